@@ -1,0 +1,67 @@
+import { VmsError } from '../../engine/errors.js';
+import type { Command } from '../command.js';
+import { formatInfo, progressBar } from '../format.js';
+
+function wholeNumber(value: string | boolean | undefined, option: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^\d+$/.test(value)) throw new VmsError(`--${option} takes a whole number, such as --${option} ${option === 'memory' ? '2048' : '2'}.`);
+  return Number(value);
+}
+
+export const create: Command = {
+  name: 'create',
+  summary: 'Create a VM from a template (an appvm, or --standalone)',
+  usage: 'NAME --template T [--domain work] [--memory MIB] [--cpus N] [--disk-size 10G] [--standalone]',
+  positionals: { min: 1, max: 1, names: ['NAME'] },
+  json: true,
+  options: {
+    template: { type: 'string', short: 't', valueName: 'T', description: 'Template to start from (default: the default template)' },
+    domain: { type: 'string', short: 'd', valueName: 'D', description: 'Domain (work, personal, hobby, …)' },
+    memory: { type: 'string', short: 'm', valueName: 'MIB', description: 'Memory in MiB' },
+    cpus: { type: 'string', short: 'c', valueName: 'N', description: 'Virtual CPUs' },
+    'disk-size': { type: 'string', valueName: 'SIZE', description: 'Private disk (/home) size, e.g. 20G' },
+    standalone: { type: 'boolean', description: 'Copy the template’s root instead of following it' },
+  },
+  async run({ engine, json, io }, { positionals: [name], values }) {
+    const vm = await engine.create(name, {
+      template: values.template as string | undefined,
+      label: values.domain as string | undefined,
+      memoryMiB: wholeNumber(values.memory, 'memory'),
+      vcpus: wholeNumber(values.cpus, 'cpus'),
+      diskSize: values['disk-size'] as string | undefined,
+      standalone: values.standalone === true,
+    });
+    io.out(json ? JSON.stringify(vm, null, 2) : `Created ${vm.meta.kind} "${vm.name}" in ${vm.meta.label} from ${vm.meta.template}. Start it with: vms start ${vm.name}`);
+  },
+};
+
+export const clone: Command = {
+  name: 'clone',
+  summary: 'Clone a VM: linked and instant by default, --full for an independent copy',
+  usage: 'SOURCE NEW [--full]',
+  positionals: { min: 2, max: 2, names: ['SOURCE', 'NEW'] },
+  json: true,
+  options: { full: { type: 'boolean', description: 'Independent copy (reflink where the filesystem has it), with progress' } },
+  async run({ engine, json, io }, { positionals: [source, name], values }) {
+    const full = values.full === true;
+    const vm = await engine.clone(source, name, {
+      full,
+      onProgress: full && io.interactive && !json ? (p) => io.err(`\r${progressBar(p)}`) : undefined,
+    });
+    if (full && io.interactive && !json) io.err('\n');
+    io.out(json ? JSON.stringify(vm, null, 2) : `Cloned "${source}" to "${vm.name}" (${full ? 'full copy' : 'linked'}).`);
+  },
+};
+
+export const remove: Command = {
+  name: 'delete',
+  summary: 'Delete a VM with its disks and NVRAM',
+  usage: 'NAME',
+  positionals: { min: 1, max: 1, names: ['NAME'] },
+  async run({ engine, io }, { positionals: [name] }) {
+    await engine.delete(name);
+    io.out(`Deleted "${name}".`);
+  },
+};
+
+export { formatInfo };

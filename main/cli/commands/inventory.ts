@@ -1,0 +1,26 @@
+import type { Command } from '../command.js';
+import { formatInfo, formatList } from '../format.js';
+
+export const list: Command = {
+  name: 'list',
+  summary: 'List VMs grouped by domain, with their state',
+  usage: '',
+  positionals: { min: 0, max: 0, names: [] },
+  json: true,
+  async run({ engine, json, io }) {
+    const vms = (await engine.list()).filter((vm) => !vm.meta.preloaded);
+    io.out(json ? JSON.stringify(vms, null, 2) : formatList(vms));
+  },
+};
+
+export const info: Command = {
+  name: 'info',
+  summary: 'Show everything vms knows about a VM',
+  usage: 'NAME',
+  positionals: { min: 1, max: 1, names: ['NAME'] },
+  json: true,
+  async run({ engine, json, io }, { positionals: [name] }) {
+    const vm = await engine.info(name);
+    io.out(json ? JSON.stringify(vm, null, 2) : formatInfo(vm));
+  },
+};

@@ -1,0 +1,50 @@
+import type { Command } from '../command.js';
+
+export const start: Command = {
+  name: 'start',
+  summary: 'Start a VM (an appvm gets a fresh root from its template)',
+  usage: 'NAME',
+  positionals: { min: 1, max: 1, names: ['NAME'] },
+  async run({ engine, io }, { positionals: [name] }) {
+    const vm = await engine.start(name);
+    io.out(`"${vm.name}" is ${vm.state}.`);
+  },
+};
+
+export const stop: Command = {
+  name: 'stop',
+  summary: 'Shut a VM down cleanly and wait until it is off',
+  usage: 'NAME [--no-wait] [--timeout SECONDS]',
+  positionals: { min: 1, max: 1, names: ['NAME'] },
+  options: {
+    'no-wait': { type: 'boolean', description: 'Ask the guest to shut down and return at once' },
+    timeout: { type: 'string', valueName: 'SECONDS', description: 'How long to wait (default 90)' },
+  },
+  async run({ engine, io }, { positionals: [name], values }) {
+    const seconds = values.timeout === undefined ? 90 : Number(values.timeout);
+    await engine.stop(name, { wait: values['no-wait'] !== true, timeoutMs: (Number.isFinite(seconds) && seconds > 0 ? seconds : 90) * 1000 });
+    io.out(values['no-wait'] ? `Asked "${name}" to shut down.` : `"${name}" is shut off.`);
+  },
+};
+
+export const kill: Command = {
+  name: 'kill',
+  summary: 'Force a VM off at once',
+  usage: 'NAME',
+  positionals: { min: 1, max: 1, names: ['NAME'] },
+  async run({ engine, io }, { positionals: [name] }) {
+    await engine.kill(name);
+    io.out(`"${name}" is off.`);
+  },
+};
+
+export const restart: Command = {
+  name: 'restart',
+  summary: 'Shut a VM down and start it again',
+  usage: 'NAME',
+  positionals: { min: 1, max: 1, names: ['NAME'] },
+  async run({ engine, io }, { positionals: [name] }) {
+    const vm = await engine.restart(name);
+    io.out(`"${vm.name}" is ${vm.state}.`);
+  },
+};

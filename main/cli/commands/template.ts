@@ -1,0 +1,58 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { assetPath } from '../../engine/assets.js';
+import { VmsError } from '../../engine/errors.js';
+import { assertVmName } from '../../engine/names.js';
+import type { Command } from '../command.js';
+
+export const templateImport: Command = {
+  name: 'template import',
+  summary: 'Register an existing disk image as a template (copied in, read-only)',
+  usage: 'NAME IMAGE',
+  positionals: { min: 2, max: 2, names: ['NAME', 'IMAGE'] },
+  json: true,
+  async run({ engine, json, io }, { positionals: [name, image] }) {
+    const vm = await engine.importTemplate(name, image);
+    io.out(json ? JSON.stringify(vm, null, 2) : `Imported template "${vm.name}". Create a VM with: vms create NAME --template ${vm.name}`);
+  },
+};
+
+export function templateBuildScript(): string {
+  return assetPath('template', 'build-template.sh');
+}
+
+export const templateBuild: Command = {
+  name: 'template build',
+  summary: 'Build an Arch template from scratch (pacstrap) and import it',
+  usage: 'NAME [--profile minimal|gui] [--disk-size 20G] [--packages a,b] [--pacman-conf FILE]',
+  positionals: { min: 1, max: 1, names: ['NAME'] },
+  json: true,
+  options: {
+    profile: { type: 'string', valueName: 'P', description: 'minimal (default) or gui (X11, i3, SPICE agent, audio)' },
+    'disk-size': { type: 'string', valueName: 'SIZE', description: 'Root disk size (default 20G)' },
+    packages: { type: 'string', valueName: 'LIST', description: 'Extra packages, comma separated' },
+    'pacman-conf': { type: 'string', valueName: 'FILE', description: 'pacman.conf to install from (default: the host’s)' },
+    user: { type: 'string', valueName: 'NAME', description: 'The guest user (default arch)' },
+    password: { type: 'string', valueName: 'PW', description: 'The guest user’s password' },
+  },
+  async run({ engine, json, io }, { positionals: [name], values }) {
+    assertVmName(name);
+    if (await engine.find(name)) throw new VmsError(`A VM named "${name}" already exists: choose another name.`);
+    const buildDir = join(engine.ctx.layout.root, '.build');
+    await mkdir(buildDir, { recursive: true });
+    const out = join(buildDir, `${name}.qcow2`);
+    const args = ['--name', name, '--out', out];
+    for (const key of ['profile', 'disk-size', 'packages', 'pacman-conf', 'user', 'password']) {
+      if (typeof values[key] === 'string') args.push(`--${key}`, values[key] as string);
+    }
+    try {
+      const build = await execa(templateBuildScript(), args, { stdout: 'inherit', stderr: 'inherit', reject: false });
+      if (build.exitCode !== 0) throw new VmsError(`Building the template "${name}" failed (see the messages above); nothing was imported.`);
+      const vm = await engine.importTemplate(name, out);
+      io.out(json ? JSON.stringify(vm, null, 2) : `Built and imported template "${vm.name}".`);
+    } finally {
+      await rm(out, { force: true });
+    }
+  },
+};

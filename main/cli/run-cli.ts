@@ -1,0 +1,111 @@
+import { parseArgs } from 'node:util';
+import { resolveConfig } from '../engine/config.js';
+import { isVmsError, VmsError } from '../engine/errors.js';
+import { Engine } from '../engine/index.js';
+import { readSettings } from '../settings/settings-file.js';
+import type { CliIo, Command, OptionSpec } from './command.js';
+import { COMMANDS } from './commands/index.js';
+
+function optionLine(name: string, spec: OptionSpec): string {
+  const flag = `${spec.short ? `-${spec.short}, ` : '    '}--${name}${spec.type === 'string' ? ` ${spec.valueName ?? 'VALUE'}` : ''}`;
+  return `  ${flag.padEnd(28)} ${spec.description}`;
+}
+
+export function commandHelp(command: Command): string {
+  const lines = [`Usage: vms ${command.name}${command.usage ? ` ${command.usage}` : ''}`, '', command.summary + '.'];
+  const options = Object.entries(command.options ?? {}).map(([name, spec]) => optionLine(name, spec));
+  if (command.json) options.push(optionLine('json', { type: 'boolean', description: 'Print machine-readable JSON' }));
+  options.push(optionLine('help', { type: 'boolean', short: 'h', description: 'Show this help' }));
+  return [...lines, '', 'Options:', ...options].join('\n');
+}
+
+export function mainHelp(): string {
+  const verbs = COMMANDS.filter((c) => !c.hidden).map((c) => `  ${c.name.padEnd(18)} ${c.summary}`);
+  return [
+    'Usage: vms VERB [ARGS] [--json]',
+    '',
+    'Split your desktop into small, isolated VMs: templates, appvms, standalone VMs and disposables.',
+    '',
+    'Verbs:',
+    ...verbs,
+    '',
+    'Every verb takes --help. Environment: VMS_URI (libvirt URI), VMS_IMAGES_DIR, VMS_ACCEL=kvm|tcg, VMS_CONFIG_DIR.',
+  ].join('\n');
+}
+
+function findCommand(argv: string[]): { command: Command; rest: string[] } | undefined {
+  const two = COMMANDS.find((c) => c.name === `${argv[0]} ${argv[1]}`);
+  if (two) return { command: two, rest: argv.slice(2) };
+  const one = COMMANDS.find((c) => c.name === argv[0]);
+  return one ? { command: one, rest: argv.slice(1) } : undefined;
+}
+
+export interface CliOptions {
+  io?: CliIo;
+  engine?: Engine;
+  env?: NodeJS.ProcessEnv;
+}
+
+const processIo: CliIo = {
+  out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
+  err: (text) => process.stderr.write(text),
+  interactive: Boolean(process.stderr.isTTY),
+};
+
+/** Runs one command line and returns the exit code; never throws. */
+export async function runCli(argv: string[], options: CliOptions = {}): Promise<number> {
+  const io = options.io ?? processIo;
+  const fail = (message: string, code = 1) => {
+    io.err(`vms: ${message}\n`);
+    return code;
+  };
+  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    io.out(mainHelp());
+    return argv.length === 0 ? 2 : 0;
+  }
+  const found = findCommand(argv);
+  if (!found) {
+    const group = COMMANDS.filter((c) => c.name.startsWith(`${argv[0]} `) && !c.hidden);
+    if (group.length > 0) return fail(`\`vms ${argv[0]}\` needs one of: ${group.map((c) => c.name.split(' ')[1]).join(', ')} (see \`vms ${argv[0]} VERB --help\`).`, 2);
+    return fail(`"${argv[0]}" is not a vms verb: see \`vms --help\`.`, 2);
+  }
+  const { command, rest } = found;
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        ...Object.fromEntries(Object.entries(command.options ?? {}).map(([name, spec]) => [name, spec.short ? { type: spec.type, short: spec.short } : { type: spec.type }])),
+        help: { type: 'boolean', short: 'h' },
+        ...(command.json ? { json: { type: 'boolean' } } : {}),
+      },
+    });
+  } catch (error) {
+    const unknown = /Unknown option '([^']+)'/.exec((error as Error).message);
+    const problem = unknown ? `Unknown option ${unknown[1]}` : (error as Error).message.split('\n')[0].replace(/\.$/, '');
+    return fail(`${problem}: see \`vms ${command.name} --help\`.`, 2);
+  }
+  if (parsed.values.help) {
+    io.out(commandHelp(command));
+    return 0;
+  }
+  const { min, max, names } = command.positionals;
+  if (parsed.positionals.length < min) return fail(`\`vms ${command.name}\` needs ${names.slice(parsed.positionals.length, min).join(' ')}: see \`vms ${command.name} --help\`.`, 2);
+  if (parsed.positionals.length > max) return fail(`\`vms ${command.name}\` takes ${max === 0 ? 'no arguments' : `only ${names.join(' ')}`}; got "${parsed.positionals.slice(max).join(' ')}" too.`, 2);
+
+  try {
+    const engine = options.engine ?? new Engine(resolveConfig(readSettings(options.env), options.env));
+    if (!command.offline && !command.hidden) await engine.repair();
+    const code = await command.run({ engine, json: parsed.values.json === true, io }, { positionals: parsed.positionals, values: parsed.values as Record<string, string | boolean | undefined> });
+    return typeof code === 'number' ? code : 0;
+  } catch (error) {
+    if (isVmsError(error)) {
+      if (options.env?.VMS_DEBUG ?? process.env.VMS_DEBUG) io.err(`${(error as VmsError).stderr ?? ''}\n${(error as Error).stack}\n`);
+      return fail(error.message);
+    }
+    io.err(`vms: unexpected error: ${(error as Error).stack ?? String(error)}\nPlease report this as a bug.\n`);
+    return 70;
+  }
+}

@@ -1,0 +1,78 @@
+import { accessSync, constants } from 'node:fs';
+import { VmsError } from './errors.js';
+import type { Accel } from './types.js';
+
+/** Everything the engine needs to know about where and how to run VMs. */
+export interface EngineConfig {
+  /** libvirt connection URI. */
+  uri: string;
+  /** Folder that holds vms's disks (under `<imagesDir>/vms/`). */
+  imagesDir: string;
+  accel: Accel;
+  defaultTemplate?: string;
+  defaultLabel: string;
+  defaultMemoryMiB: number;
+  defaultVcpus: number;
+  /** Size of a new private disk (/home), e.g. `10G`. */
+  defaultDiskSize: string;
+  /** Per-domain colors for the tray and viewer titles. */
+  labelColors: Record<string, string>;
+}
+
+export const DEFAULT_LABEL_COLORS: Record<string, string> = {
+  work: '#2563eb',
+  personal: '#16a34a',
+  hobby: '#d97706',
+  disposable: '#dc2626',
+  vault: '#111827',
+};
+
+/** KVM where it works, TCG otherwise; VMS_ACCEL=kvm|tcg overrides the guess. */
+export function detectAccel(env: NodeJS.ProcessEnv = process.env): Accel {
+  const forced = env.VMS_ACCEL;
+  if (forced === 'kvm' || forced === 'tcg') return forced;
+  if (forced) throw new VmsError(`VMS_ACCEL=${forced} is not understood: use kvm or tcg.`);
+  try {
+    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
+    return 'kvm';
+  } catch {
+    return 'tcg';
+  }
+}
+
+export const DEFAULTS = {
+  uri: 'qemu:///system',
+  imagesDir: '/var/lib/libvirt/images',
+  defaultLabel: 'personal',
+  defaultMemoryMiB: 2048,
+  defaultVcpus: 2,
+  defaultDiskSize: '10G',
+} as const;
+
+/** Builds a config from stored settings, with VMS_URI, VMS_IMAGES_DIR and VMS_ACCEL taking precedence. */
+export function resolveConfig(settings: Partial<EngineConfig> = {}, env: NodeJS.ProcessEnv = process.env): EngineConfig {
+  return {
+    uri: env.VMS_URI || settings.uri || DEFAULTS.uri,
+    imagesDir: env.VMS_IMAGES_DIR || settings.imagesDir || DEFAULTS.imagesDir,
+    accel: env.VMS_ACCEL ? detectAccel(env) : settings.accel ?? detectAccel(env),
+    defaultTemplate: settings.defaultTemplate,
+    defaultLabel: settings.defaultLabel || DEFAULTS.defaultLabel,
+    defaultMemoryMiB: settings.defaultMemoryMiB || DEFAULTS.defaultMemoryMiB,
+    defaultVcpus: settings.defaultVcpus || DEFAULTS.defaultVcpus,
+    defaultDiskSize: settings.defaultDiskSize || DEFAULTS.defaultDiskSize,
+    labelColors: { ...DEFAULT_LABEL_COLORS, ...settings.labelColors },
+  };
+}
+
+const SIZE = /^[1-9]\d{0,5}[KMGT]?$/;
+
+/** Sizes as qemu-img and truncate take them: `10G`, `512M`. */
+export function assertSize(size: string, what: string): void {
+  if (!SIZE.test(size)) throw new VmsError(`The ${what} "${size}" is not a size: use a number with K, M, G or T, such as 20G.`);
+}
+
+export function sizeInBytes(size: string): number {
+  const units: Record<string, number> = { K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
+  const unit = size.at(-1)!;
+  return units[unit] ? Number(size.slice(0, -1)) * units[unit] : Number(size);
+}

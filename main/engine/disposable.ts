@@ -1,0 +1,95 @@
+import { randomInt } from 'node:crypto';
+import { rm, stat, writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
+import type { EngineContext } from './context.js';
+import { replaceWithOverlay } from './disk-store.js';
+import { getTemplate } from './inventory.js';
+import { isLockHeld } from './name-lock.js';
+import { assertLabel } from './names.js';
+import { createVmFolder, publishedImage } from './templates.js';
+import { createTransientDomain, domainStatus } from './tools/virsh.js';
+import type { VmInfo } from './types.js';
+import { buildDomainXml } from './xml/domain-build.js';
+import { vmDomainSpec } from './vm-create.js';
+import { VmsError } from './errors.js';
+
+export interface DisposableOptions {
+  template?: string;
+  label?: string;
+  memoryMiB?: number;
+  /** Start paused (a preloaded disposable waiting in the pool). */
+  paused?: boolean;
+  preloaded?: boolean;
+}
+
+async function freeDisposableName(ctx: EngineContext): Promise<string> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const name = `disp${randomInt(1000, 10000)}`;
+    if (!(await domainStatus(ctx.config.uri, name)) && !(await exists(ctx.layout.vmDir(name)))) return name;
+  }
+  throw new VmsError('Could not find a free disposable name: delete some disposables and try again.');
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts a new disposable: a transient libvirt domain (libvirt forgets it when it stops) on an overlay of
+ * the template. Its folder is marked, so its disk and NVRAM go when the domain is gone — through
+ * `reapDisposable`, called by whoever sees it stop, or by the next command's repair.
+ */
+export async function createDisposable(ctx: EngineContext, options: DisposableOptions = {}): Promise<VmInfo> {
+  const label = options.label ?? 'disposable';
+  assertLabel(label);
+  const templateName = options.template ?? ctx.config.defaultTemplate;
+  if (!templateName) throw new VmsError('Say which template to use: --template NAME (see `vms list`), or set a default template.');
+  const template = await getTemplate(ctx, templateName);
+  const image = publishedImage(ctx, template);
+  const name = await freeDisposableName(ctx);
+  return createVmFolder(ctx, name, async () => {
+    await writeFile(ctx.layout.disposableMarker(name), template.name);
+    await replaceWithOverlay(ctx.layout.rootDisk(name), image);
+    const spec = vmDomainSpec(ctx, name, { kind: 'disposable', label, template: template.name, preloaded: options.preloaded, created: new Date().toISOString() }, {
+      memoryMiB: options.memoryMiB ?? ctx.config.defaultMemoryMiB,
+      vcpus: ctx.config.defaultVcpus,
+      withPrivate: false,
+    });
+    await createTransientDomain(ctx.config.uri, buildDomainXml(spec), { paused: options.paused });
+  });
+}
+
+/** Removes a disposable's files once its domain is gone; true when it did. */
+export async function reapDisposable(ctx: EngineContext, name: string): Promise<boolean> {
+  if (!(await exists(ctx.layout.disposableMarker(name)))) return false;
+  if (await domainStatus(ctx.config.uri, name)) return false;
+  if (await isLockHeld(ctx.layout.lock(name))) return false;
+  await rm(ctx.layout.vmDir(name), { recursive: true, force: true });
+  return true;
+}
+
+/**
+ * Waits for a disposable's domain to go (it shut down, from inside the guest too) and reaps its files.
+ * Follows libvirt's lifecycle events rather than polling.
+ */
+export async function watchDisposable(ctx: EngineContext, name: string): Promise<void> {
+  const events = execa('virsh', ['-c', ctx.config.uri, 'event', '--domain', name, '--event', 'lifecycle', '--loop'], { reject: false, buffer: false });
+  const stopped = new Promise<void>((resolve) => {
+    events.stdout?.on('data', (chunk: Buffer) => {
+      if (/Stopped|Undefined|Shutdown Finished/.test(chunk.toString())) resolve();
+    });
+    void events.then(() => resolve());
+  });
+  // The domain may have gone before the watch began.
+  if (await domainStatus(ctx.config.uri, name)) await stopped;
+  events.kill();
+  for (let attempt = 0; attempt < 50 && !(await reapDisposable(ctx, name)); attempt++) {
+    if (!(await exists(ctx.layout.vmDir(name)))) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -1,0 +1,53 @@
+import { readdir, rm, stat } from 'node:fs/promises';
+import type { EngineContext } from './context.js';
+import { pruneBases } from './disk-store.js';
+import { isLockHeld } from './name-lock.js';
+import { publishTemplate } from './templates.js';
+import { listDomains } from './tools/virsh.js';
+
+export interface RepairReport {
+  /** VM folders removed: disposables whose domain is gone, and creations that never finished. */
+  removed: string[];
+  /** Templates whose update was published. */
+  published: string[];
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false);
+}
+
+/**
+ * Finishes what an interrupted or unwatched command left: runs before every command, so a kill -9 or a
+ * disposable that shut down while nothing watched it leaves nothing behind for long.
+ */
+export async function repair(ctx: EngineContext): Promise<RepairReport> {
+  const report: RepairReport = { removed: [], published: [] };
+  let entries: string[];
+  try {
+    entries = (await readdir(ctx.layout.root)).filter((e) => !e.startsWith('.'));
+  } catch {
+    return report;
+  }
+  // Only marked folders need libvirt's word; most of the time there are none and no virsh runs at all.
+  const marked = [];
+  for (const name of entries) {
+    const [pending, disposable, updating] = await Promise.all([
+      exists(ctx.layout.pendingMarker(name)), exists(ctx.layout.disposableMarker(name)), exists(ctx.layout.updatingMarker(name))]);
+    if (pending || disposable || updating) marked.push({ name, pending, disposable, updating });
+  }
+  if (marked.length === 0) return report;
+  const domains = new Map((await listDomains(ctx.config.uri)).map((d) => [d.name, d]));
+  for (const { name, pending, disposable, updating } of marked) {
+    if (await isLockHeld(ctx.layout.lock(name))) continue;
+    const domain = domains.get(name);
+    if (domain) {
+      if (pending) await rm(ctx.layout.pendingMarker(name), { force: true });
+      if (updating && domain.state === 'shut off' && (await publishTemplate(ctx, name))) report.published.push(name);
+    } else if (pending || disposable) {
+      await rm(ctx.layout.vmDir(name), { recursive: true, force: true });
+      report.removed.push(name);
+    }
+  }
+  if (report.removed.length > 0) await pruneBases(ctx);
+  return report;
+}

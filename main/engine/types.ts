@@ -1,0 +1,50 @@
+/** The kinds of VM, as in Qubes. */
+export type VmKind = 'template' | 'appvm' | 'standalone' | 'disposable';
+export const VM_KINDS: readonly VmKind[] = ['template', 'appvm', 'standalone', 'disposable'];
+
+/** libvirt's domain states, as `virsh domstate` names them. */
+export type VmState = 'running' | 'paused' | 'shut off' | 'crashed' | 'in shutdown' | 'pmsuspended' | 'idle' | 'blocked' | 'unknown';
+
+export type Accel = 'kvm' | 'tcg';
+
+/** What vms keeps about a VM in the domain's namespaced `<metadata>` element. */
+export interface VmMeta {
+  kind: VmKind;
+  /** The security domain the VM belongs to: work, personal, hobby, disposable, … */
+  label: string;
+  /** For appvms, standalones made from a template, and disposables: the template's name. */
+  template?: string;
+  /** A CSS color for the tray and the viewer, e.g. `#2563eb`. */
+  color?: string;
+  /** For templates: the published image version children start from. */
+  imageVersion?: number;
+  /** For templates: set while the template runs on a version that is not yet published. */
+  updating?: boolean;
+  /** For disposables kept booted and paused, ready to hand out (issue: preloaded disposables). */
+  preloaded?: boolean;
+  /** ISO time of creation. */
+  created?: string;
+}
+
+export interface VmDisk {
+  /** `vda`, `vdb`, … */
+  target: string;
+  path: string;
+  device: string;
+}
+
+/** A VM as read back from libvirt: its domain XML plus its state. */
+export interface VmInfo {
+  name: string;
+  uuid: string;
+  meta: VmMeta;
+  state: VmState;
+  persistent: boolean;
+  memoryMiB: number;
+  vcpus: number;
+  disks: VmDisk[];
+  nvramPath?: string;
+  /** The NIC's libvirt network, when it has one. */
+  network?: string;
+  clipboard: boolean;
+}

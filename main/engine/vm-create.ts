@@ -1,0 +1,73 @@
+import type { EngineContext } from './context.js';
+import { assertSize } from './config.js';
+import { independentCopy, replaceWithOverlay } from './disk-store.js';
+import { getTemplate } from './inventory.js';
+import { assertLabel, assertVmName } from './names.js';
+import { createVmFolder, publishedImage } from './templates.js';
+import { createPrivateDisk } from './tools/filesystem.js';
+import { defineDomain } from './tools/virsh.js';
+import type { VmInfo, VmMeta } from './types.js';
+import { buildDomainXml, type DomainSpec } from './xml/domain-build.js';
+import { VmsError } from './errors.js';
+
+export interface CreateOptions {
+  template?: string;
+  label?: string;
+  memoryMiB?: number;
+  vcpus?: number;
+  /** Size of the private disk (/home). */
+  diskSize?: string;
+  /** A full, independent copy of the template's root instead of an appvm. */
+  standalone?: boolean;
+}
+
+/** The domain description for a VM with root (vda) and private (vdb) disks; pure. */
+export function vmDomainSpec(ctx: EngineContext, name: string, meta: VmMeta, options: { memoryMiB: number; vcpus: number; withPrivate: boolean }): DomainSpec {
+  return {
+    name,
+    meta: { ...meta, color: meta.color ?? ctx.config.labelColors[meta.label] },
+    memoryMiB: options.memoryMiB,
+    vcpus: options.vcpus,
+    accel: ctx.config.accel,
+    disks: [
+      { target: 'vda', path: ctx.layout.rootDisk(name) },
+      ...(options.withPrivate ? [{ target: 'vdb', path: ctx.layout.privateDisk(name) }] : []),
+    ],
+    nvramPath: ctx.layout.nvram(name),
+    consoleLogPath: ctx.layout.consoleLog(name),
+    network: { type: 'user' },
+    clipboard: true,
+  };
+}
+
+export function checkResources(memoryMiB: number, vcpus: number): void {
+  if (!Number.isInteger(memoryMiB) || memoryMiB < 128 || memoryMiB > 1048576) {
+    throw new VmsError(`Memory must be a whole number of MiB from 128 to 1048576 (got ${memoryMiB}).`);
+  }
+  if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > 256) throw new VmsError(`CPUs must be a whole number from 1 to 256 (got ${vcpus}).`);
+}
+
+/** Creates an appvm (root overlay on the template, own private disk) or a standalone VM from a template. */
+export async function createVm(ctx: EngineContext, name: string, options: CreateOptions): Promise<VmInfo> {
+  assertVmName(name);
+  const label = options.label ?? ctx.config.defaultLabel;
+  assertLabel(label);
+  const diskSize = options.diskSize ?? ctx.config.defaultDiskSize;
+  assertSize(diskSize, 'disk size');
+  const memoryMiB = options.memoryMiB ?? ctx.config.defaultMemoryMiB;
+  const vcpus = options.vcpus ?? ctx.config.defaultVcpus;
+  checkResources(memoryMiB, vcpus);
+  const templateName = options.template ?? ctx.config.defaultTemplate;
+  if (!templateName) throw new VmsError('Say which template to use: --template NAME (see `vms list`).');
+  const template = await getTemplate(ctx, templateName);
+  const image = publishedImage(ctx, template);
+  const kind = options.standalone ? 'standalone' : 'appvm';
+
+  return createVmFolder(ctx, name, async () => {
+    if (kind === 'standalone') await independentCopy(image, ctx.layout.rootDisk(name));
+    else await replaceWithOverlay(ctx.layout.rootDisk(name), image);
+    await createPrivateDisk(ctx.layout.privateDisk(name), diskSize);
+    const meta: VmMeta = { kind, label, template: template.name, created: new Date().toISOString() };
+    await defineDomain(ctx.config.uri, buildDomainXml(vmDomainSpec(ctx, name, meta, { memoryMiB, vcpus, withPrivate: true })));
+  });
+}

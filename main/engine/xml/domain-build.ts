@@ -1,0 +1,126 @@
+import type { Accel, VmMeta } from '../types.js';
+import { metadataElement } from './metadata.js';
+import { el, serializeXml, type XmlElement } from './tree.js';
+
+export interface DiskSpec {
+  target: string;
+  path: string;
+}
+
+/** How the VM's NIC is attached: QEMU's user-mode network, or a libvirt network (one per domain label). */
+export type NetworkSpec =
+  | { type: 'user' }
+  | { type: 'network'; network: string; filter?: { name: string; parameters?: Record<string, string> } }
+  | { type: 'none' };
+
+export interface SharedFolderSpec {
+  /** Host folder shared over virtiofs. */
+  source: string;
+  /** The mount tag the guest mounts, e.g. `pkg-shared`. */
+  tag: string;
+}
+
+export interface DomainSpec {
+  name: string;
+  uuid?: string;
+  meta: VmMeta;
+  memoryMiB: number;
+  vcpus: number;
+  accel: Accel;
+  disks: DiskSpec[];
+  /** Per-VM UEFI variable store; libvirt fills it from the firmware's template on first start. */
+  nvramPath: string;
+  /** Where the serial console's output is kept (virtlogd writes it). */
+  consoleLogPath: string;
+  network: NetworkSpec;
+  clipboard: boolean;
+  sharedFolders?: SharedFolderSpec[];
+}
+
+function osElement(nvramPath: string): XmlElement {
+  // firmware='efi' lets libvirt pick OVMF from the firmware descriptors, so the same XML works on Arch
+  // (edk2-ovmf) and Debian (ovmf); Secure Boot is off because templates boot unsigned systemd-boot.
+  return el('os', { firmware: 'efi' },
+    el('type', { arch: 'x86_64', machine: 'q35' }, 'hvm'),
+    el('firmware', {},
+      el('feature', { enabled: 'no', name: 'enrolled-keys' }),
+      el('feature', { enabled: 'no', name: 'secure-boot' })),
+    el('nvram', {}, nvramPath),
+    el('boot', { dev: 'hd' }));
+}
+
+function diskElement(disk: DiskSpec): XmlElement {
+  return el('disk', { type: 'file', device: 'disk' },
+    el('driver', { name: 'qemu', type: 'qcow2', discard: 'unmap' }),
+    el('source', { file: disk.path }),
+    el('target', { dev: disk.target, bus: 'virtio' }));
+}
+
+export function interfaceElement(network: NetworkSpec): XmlElement | undefined {
+  if (network.type === 'none') return undefined;
+  if (network.type === 'user') return el('interface', { type: 'user' }, el('model', { type: 'virtio' }));
+  const filter = network.filter
+    ? el('filterref', { filter: network.filter.name },
+      ...Object.entries(network.filter.parameters ?? {}).map(([name, value]) => el('parameter', { name, value })))
+    : undefined;
+  return el('interface', { type: 'network' }, el('source', { network: network.network }), el('model', { type: 'virtio' }), filter);
+}
+
+export function graphicsElement(clipboard: boolean): XmlElement {
+  // SPICE on loopback only: the viewer runs on the same desktop.
+  return el('graphics', { type: 'spice', autoport: 'yes', listen: '127.0.0.1' },
+    el('listen', { type: 'address', address: '127.0.0.1' }),
+    el('clipboard', { copypaste: clipboard ? 'yes' : 'no' }));
+}
+
+function sharedFolderElement(folder: SharedFolderSpec): XmlElement {
+  return el('filesystem', { type: 'mount', accessmode: 'passthrough' },
+    el('driver', { type: 'virtiofs' }),
+    el('source', { dir: folder.source }),
+    el('target', { dir: folder.tag }));
+}
+
+export function buildDomainTree(spec: DomainSpec): XmlElement {
+  const sharedFolders = spec.sharedFolders ?? [];
+  const title = `[${spec.meta.label}] ${spec.name}`;
+  return el('domain', { type: spec.accel === 'kvm' ? 'kvm' : 'qemu' },
+    el('name', {}, spec.name),
+    spec.uuid ? el('uuid', {}, spec.uuid) : undefined,
+    el('title', {}, title),
+    el('metadata', {}, metadataElement(spec.meta)),
+    el('memory', { unit: 'MiB' }, String(spec.memoryMiB)),
+    el('currentMemory', { unit: 'MiB' }, String(spec.memoryMiB)),
+    // virtiofs needs guest memory QEMU can share with virtiofsd.
+    sharedFolders.length > 0 && el('memoryBacking', {}, el('source', { type: 'memfd' }), el('access', { mode: 'shared' })),
+    el('vcpu', { placement: 'static' }, String(spec.vcpus)),
+    osElement(spec.nvramPath),
+    el('features', {}, el('acpi'), el('apic')),
+    spec.accel === 'kvm' ? el('cpu', { mode: 'host-passthrough', check: 'none' }) : el('cpu', { mode: 'maximum', check: 'none' }),
+    el('clock', { offset: 'utc' }),
+    el('on_poweroff', {}, 'destroy'),
+    el('on_reboot', {}, 'restart'),
+    el('on_crash', {}, 'destroy'),
+    el('devices', {},
+      ...spec.disks.map(diskElement),
+      ...sharedFolders.map(sharedFolderElement),
+      interfaceElement(spec.network),
+      el('serial', { type: 'pty' }, el('log', { file: spec.consoleLogPath, append: 'on' }), el('target', { port: '0' })),
+      el('console', { type: 'pty' }, el('target', { type: 'serial', port: '0' })),
+      el('channel', { type: 'unix' }, el('target', { type: 'virtio', name: 'org.qemu.guest_agent.0' })),
+      el('channel', { type: 'spicevmc' }, el('target', { type: 'virtio', name: 'com.redhat.spice.0' })),
+      graphicsElement(spec.clipboard),
+      el('video', {}, el('model', { type: 'virtio', heads: '1', primary: 'yes' })),
+      el('audio', { id: '1', type: 'spice' }),
+      el('sound', { model: 'ich9' }, el('audio', { id: '1' })),
+      el('controller', { type: 'usb', model: 'qemu-xhci', ports: '15' }),
+      el('input', { type: 'tablet', bus: 'usb' }),
+      // Two channels so two USB devices can be redirected from the SPICE viewer at once.
+      el('redirdev', { bus: 'usb', type: 'spicevmc' }),
+      el('redirdev', { bus: 'usb', type: 'spicevmc' }),
+      el('memballoon', { model: 'virtio', autodeflate: 'on', freePageReporting: 'on' }, el('stats', { period: '5' })),
+      el('rng', { model: 'virtio' }, el('backend', { model: 'random' }, '/dev/urandom'))));
+}
+
+export function buildDomainXml(spec: DomainSpec): string {
+  return serializeXml(buildDomainTree(spec));
+}

@@ -1,0 +1,37 @@
+/**
+ * The settings the CLI and the tray app share (one JSON file, read by `conf` in the CLI and by
+ * electron-store, which is built on conf, in the app). Pure data: no file access here.
+ */
+export interface Settings {
+  uri?: string;
+  imagesDir?: string;
+  accel?: 'kvm' | 'tcg';
+  defaultTemplate?: string;
+  defaultLabel?: string;
+  defaultMemoryMiB?: number;
+  defaultVcpus?: number;
+  defaultDiskSize?: string;
+  labelColors?: Record<string, string>;
+  /** How many paused disposables to keep ready (0 turns the pool off). */
+  disposablePoolSize?: number;
+  /** Electron accelerator for "New disposable", where the desktop delivers global shortcuts. */
+  hotkey?: string;
+  autostart?: boolean;
+}
+
+export const SETTINGS_FILE_NAME = 'config';
+
+export const settingsSchema = {
+  uri: { type: 'string', minLength: 1 },
+  imagesDir: { type: 'string', pattern: '^/' },
+  accel: { type: 'string', enum: ['kvm', 'tcg'] },
+  defaultTemplate: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9_-]{0,39}$' },
+  defaultLabel: { type: 'string', pattern: '^[a-z][a-z0-9-]{0,10}$' },
+  defaultMemoryMiB: { type: 'integer', minimum: 128 },
+  defaultVcpus: { type: 'integer', minimum: 1, maximum: 256 },
+  defaultDiskSize: { type: 'string', pattern: '^[1-9][0-9]{0,5}[KMGT]?$' },
+  labelColors: { type: 'object', additionalProperties: { type: 'string', pattern: '^#[0-9a-fA-F]{6}$' } },
+  disposablePoolSize: { type: 'integer', minimum: 0, maximum: 8, default: 1 },
+  hotkey: { type: 'string', default: 'Super+Shift+D' },
+  autostart: { type: 'boolean', default: false },
+} as const;
