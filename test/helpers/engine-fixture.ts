@@ -1,0 +1,81 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { resolveConfig, type EngineConfig } from '../../main/engine/config.js';
+import { Engine } from '../../main/engine/index.js';
+
+/**
+ * Shared set-up for tests on a real libvirtd: a private images folder, an Engine on it (TCG, small
+ * guests), the CLI bundle to run as a user would, and a cleanup that removes every domain whose disks
+ * live in that folder (disposables included) and the folder itself.
+ */
+
+export const URI = 'qemu:///system';
+/** Where build-test-guest.sh keeps its cached output. */
+export const TEST_GUEST_DIR = '/var/cache/vms-test/guest';
+const REPO = new URL('../../../', import.meta.url).pathname;
+export const CLI = join(REPO, 'dist', 'cli', 'vms.mjs');
+
+let guestImage: Promise<string> | undefined;
+
+/** The small bootable busybox guest (built once per machine, then cached). */
+export function testGuestImage(): Promise<string> {
+  guestImage ??= execa(join(REPO, 'test', 'fixtures', 'guest', 'build-test-guest.sh'), [TEST_GUEST_DIR], { stderr: 'inherit' })
+    .then(() => join(TEST_GUEST_DIR, 'test-guest.qcow2'));
+  return guestImage;
+}
+
+export interface TestEngine {
+  engine: Engine;
+  config: EngineConfig;
+  imagesDir: string;
+  /** Environment for running the CLI against the same folder. */
+  env: NodeJS.ProcessEnv;
+  /** Runs the real `vms` command line. */
+  vms(args: string[], options?: { reject?: boolean }): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  cleanup(): Promise<void>;
+}
+
+export async function makeTestEngine(tag: string, settings: Partial<EngineConfig> = {}): Promise<TestEngine> {
+  // qemu runs as libvirt-qemu and must reach the disks: keep them under libvirt's images folder.
+  const imagesDir = `/var/lib/libvirt/images/vms-test-${tag}-${randomBytes(3).toString('hex')}`;
+  await mkdir(imagesDir, { recursive: true });
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    VMS_URI: URI,
+    VMS_IMAGES_DIR: imagesDir,
+    VMS_ACCEL: 'tcg',
+    VMS_CONFIG_DIR: join(imagesDir, '.config'),
+  };
+  const config = resolveConfig({ defaultMemoryMiB: 512, defaultVcpus: 1, defaultDiskSize: '1G', ...settings }, env);
+  const engine = new Engine(config);
+  return {
+    engine,
+    config,
+    imagesDir,
+    env,
+    async vms(args, options = {}) {
+      const result = await execa(process.execPath, [CLI, ...args], { env, reject: options.reject ?? false });
+      return { exitCode: result.exitCode ?? 1, stdout: String(result.stdout), stderr: String(result.stderr) };
+    },
+    async cleanup() {
+      await removeDomainsUnder(imagesDir);
+      await rm(imagesDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Destroys and undefines every domain with a disk or NVRAM file under `dir`. */
+export async function removeDomainsUnder(dir: string): Promise<string[]> {
+  const names = (await execa('virsh', ['-q', '-c', URI, 'list', '--all', '--name'])).stdout.split('\n').map((n) => n.trim()).filter(Boolean);
+  const removed: string[] = [];
+  for (const name of names) {
+    const xml = await execa('virsh', ['-c', URI, 'dumpxml', name], { reject: false });
+    if (!String(xml.stdout).includes(dir)) continue;
+    await execa('virsh', ['-c', URI, 'destroy', name], { reject: false });
+    await execa('virsh', ['-c', URI, 'undefine', '--nvram', name], { reject: false });
+    removed.push(name);
+  }
+  return removed;
+}
