@@ -3,6 +3,7 @@
  */
 import { resolveConfig, type EngineConfig } from './config.js';
 import { makeContext, type EngineContext } from './context.js';
+import { watchLifecycle, type LifecycleEvent, type LifecycleWatch, type WatchOptions } from './events.js';
 import { createDisposable, reapDisposable, watchDisposable, type DisposableOptions } from './disposable.js';
 import { findVm, getVm, listVms } from './inventory.js';
 import { killVm, restartVm, startVm, stopVm, type StopOptions } from './lifecycle.js';
@@ -40,9 +41,12 @@ export class Engine {
   repair() { return repair(this.ctx); }
   displayUri(name: string): Promise<string | undefined> { return domainDisplay(this.ctx.config.uri, name); }
   consolePty(name: string): Promise<string> { return ttyConsole(this.ctx.config.uri, name); }
+  /** Follows libvirt's lifecycle events (every domain, not only vms's) until `stop()`. */
+  watchLifecycle(onEvent: (event: LifecycleEvent) => void, options?: WatchOptions): LifecycleWatch { return watchLifecycle(this.ctx.config.uri, onEvent, options); }
 }
 
 export { VmsError, isVmsError } from './errors.js';
 export { resolveConfig, type EngineConfig } from './config.js';
 export type { VmInfo, VmKind, VmMeta, VmState } from './types.js';
 export { vmNameProblem, labelProblem } from './names.js';
+export { parseLifecycleLine, type LifecycleEvent, type LifecycleEventName, type LifecycleWatch } from './events.js';

@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { VmsError } from './errors.js';
 
@@ -28,10 +28,12 @@ export async function isLockHeld(path: string): Promise<boolean> {
 export async function withNameLock<T>(path: string, name: string, work: () => Promise<T>): Promise<T> {
   await mkdir(dirname(path), { recursive: true });
   for (let attempt = 0; ; attempt++) {
+    // Written aside, then linked into place: the lock never exists without its pid, so nobody can
+    // mistake a lock being taken for a stale one.
+    const draft = `${path}.${process.pid}.${attempt}`;
+    await writeFile(draft, String(process.pid));
     try {
-      const handle = await open(path, 'wx');
-      await handle.writeFile(String(process.pid));
-      await handle.close();
+      await link(draft, path);
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
@@ -40,6 +42,8 @@ export async function withNameLock<T>(path: string, name: string, work: () => Pr
         continue;
       }
       throw new VmsError(`Another vms command is working on "${name}" right now: wait for it to finish and try again.`);
+    } finally {
+      await rm(draft, { force: true });
     }
   }
   try {

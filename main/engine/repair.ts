@@ -1,4 +1,5 @@
 import { readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { EngineContext } from './context.js';
 import { pruneBases } from './disk-store.js';
 import { isLockHeld } from './name-lock.js';
@@ -12,6 +13,20 @@ export interface RepairReport {
   published: string[];
 }
 
+/** Lock files whose process is gone (it was killed) are dropped. */
+async function removeStaleLocks(ctx: EngineContext): Promise<void> {
+  let locks: string[];
+  try {
+    locks = await readdir(ctx.layout.locksDir());
+  } catch {
+    return;
+  }
+  for (const lock of locks.filter((l) => l.endsWith('.lock'))) {
+    const path = join(ctx.layout.locksDir(), lock);
+    if (!(await isLockHeld(path))) await rm(path, { force: true });
+  }
+}
+
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(() => true, () => false);
 }
@@ -22,6 +37,7 @@ async function exists(path: string): Promise<boolean> {
  */
 export async function repair(ctx: EngineContext): Promise<RepairReport> {
   const report: RepairReport = { removed: [], published: [] };
+  await removeStaleLocks(ctx);
   let entries: string[];
   try {
     entries = (await readdir(ctx.layout.root)).filter((e) => !e.startsWith('.'));

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { VmsError } from '../../engine/errors.js';
+import { openViewer } from '../../engine/viewer.js';
 import type { Command } from '../command.js';
 
 export const view: Command = {
@@ -9,16 +10,7 @@ export const view: Command = {
   usage: 'NAME',
   positionals: { min: 1, max: 1, names: ['NAME'] },
   async run({ engine, io }, { positionals: [name] }) {
-    const vm = await engine.info(name);
-    if (vm.state !== 'running' && vm.state !== 'paused') throw new VmsError(`"${name}" is ${vm.state}: start it first (vms start ${name}).`);
-    const uri = await engine.displayUri(name);
-    if (!uri) throw new VmsError(`"${name}" has no SPICE display: check its graphics in \`virsh dumpxml ${name}\`.`);
-    const viewer = spawn('remote-viewer', ['--title', `[${vm.meta.label}] ${vm.name}`, uri], { detached: true, stdio: 'ignore' });
-    await new Promise<void>((resolve, reject) => {
-      viewer.once('error', (error) => reject(new VmsError('remote-viewer is not installed: install the virt-viewer package and try again.', { cause: error })));
-      viewer.once('spawn', () => resolve());
-    });
-    viewer.unref();
+    const { uri } = await openViewer(engine, name);
     io.out(`Opened ${uri} for "${name}".`);
   },
 };
