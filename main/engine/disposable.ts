@@ -7,7 +7,7 @@ import { getTemplate } from './inventory.js';
 import { isLockHeld } from './name-lock.js';
 import { assertLabel } from './names.js';
 import { createVmFolder, publishedImage } from './templates.js';
-import { createTransientDomain, domainStatus } from './tools/virsh.js';
+import { defineAndRead, domainStatus } from './tools/virsh.js';
 import type { VmInfo } from './types.js';
 import { buildDomainXml } from './xml/domain-build.js';
 import { vmDomainSpec } from './vm-create.js';
@@ -60,7 +60,7 @@ export async function createDisposable(ctx: EngineContext, options: DisposableOp
       vcpus: ctx.config.defaultVcpus,
       withPrivate: false,
     });
-    await createTransientDomain(ctx.config.uri, buildDomainXml(spec), { paused: options.paused });
+    return defineAndRead(ctx.config.uri, buildDomainXml(spec), name, { transient: true, paused: options.paused });
   });
 }
 

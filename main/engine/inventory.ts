@@ -1,6 +1,6 @@
 import type { EngineContext } from './context.js';
 import { VmsError } from './errors.js';
-import { domainXmlAndStatus, dumpXmlIfExists, dumpXmlMany, listDomains } from './tools/virsh.js';
+import { domainXmlAndStatus, dumpXmlIfExists, dumpXmlMany, listDomains, type DomainSnapshot } from './tools/virsh.js';
 import type { VmInfo } from './types.js';
 import { readDomain } from './xml/domain-read.js';
 
@@ -15,10 +15,15 @@ export async function listVms(ctx: EngineContext): Promise<VmInfo[]> {
   });
 }
 
+/** A VmInfo from what libvirt returned; undefined when the domain carries no vms metadata. */
+export function vmFromSnapshot(snapshot: DomainSnapshot): VmInfo | undefined {
+  const definition = readDomain(snapshot.xml);
+  return definition ? { ...definition, ...snapshot.status } : undefined;
+}
+
 export async function findVm(ctx: EngineContext, name: string): Promise<VmInfo | undefined> {
   const found = await domainXmlAndStatus(ctx.config.uri, name);
-  const definition = found ? readDomain(found.xml) : undefined;
-  return definition ? { ...definition, ...found!.status } : undefined;
+  return found ? vmFromSnapshot(found) : undefined;
 }
 
 export async function getVm(ctx: EngineContext, name: string): Promise<VmInfo> {

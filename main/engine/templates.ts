@@ -3,11 +3,11 @@ import { basename } from 'node:path';
 import type { EngineContext } from './context.js';
 import { backingUsers, independentCopy, replaceWithOverlay } from './disk-store.js';
 import { VmsError } from './errors.js';
-import { findVm, getVm } from './inventory.js';
+import { findVm, getVm, vmFromSnapshot } from './inventory.js';
 import { withNameLock } from './name-lock.js';
 import { assertLabel, assertVmName } from './names.js';
 import { templateVersionOf } from './storage-layout.js';
-import { defineDomain, domainStatus, dumpXml } from './tools/virsh.js';
+import { defineAndRead, defineDomain, domainStatus, dumpXml, type DomainSnapshot } from './tools/virsh.js';
 import { convertToQcow2, imageInfo } from './tools/qemu-img.js';
 import { readBackingChain } from './qcow2-header.js';
 import type { VmInfo } from './types.js';
@@ -51,7 +51,7 @@ export async function importTemplate(ctx: EngineContext, name: string, image: st
     await chmod(v1, 0o444);
     const work = ctx.layout.templateVersion(name, 2);
     await replaceWithOverlay(work, v1);
-    await defineDomain(ctx.config.uri, buildDomainXml({
+    return defineAndRead(ctx.config.uri, buildDomainXml({
       name,
       meta: { kind: 'template', label, imageVersion: 1, created: new Date().toISOString() },
       memoryMiB: ctx.config.defaultMemoryMiB,
@@ -62,7 +62,7 @@ export async function importTemplate(ctx: EngineContext, name: string, image: st
       consoleLogPath: ctx.layout.consoleLog(name),
       network: { type: 'user' },
       clipboard: true,
-    }));
+    }), name);
   });
 }
 
@@ -70,7 +70,7 @@ export async function importTemplate(ctx: EngineContext, name: string, image: st
  * Makes a VM's folder under the name lock, marked pending until `fill` has defined the domain; any
  * failure removes the folder again. A kill -9 in between leaves the marker, and `repair` finishes the job.
  */
-export async function createVmFolder(ctx: EngineContext, name: string, fill: () => Promise<void>): Promise<VmInfo> {
+export async function createVmFolder(ctx: EngineContext, name: string, fill: () => Promise<DomainSnapshot>): Promise<VmInfo> {
   return withNameLock(ctx.layout.lock(name), name, async () => {
     if (await domainStatus(ctx.config.uri, name)) throw new VmsError(`A VM named "${name}" already exists: choose another name.`);
     const dir = ctx.layout.vmDir(name);
@@ -86,14 +86,15 @@ export async function createVmFolder(ctx: EngineContext, name: string, fill: () 
       } else throw error;
     }
     await writeFile(ctx.layout.pendingMarker(name), String(process.pid));
+    let snapshot: DomainSnapshot;
     try {
-      await fill();
+      snapshot = await fill();
     } catch (error) {
       if (!(await domainStatus(ctx.config.uri, name))) await rm(dir, { recursive: true, force: true });
       throw error;
     }
     await rm(ctx.layout.pendingMarker(name), { force: true });
-    return getVm(ctx, name);
+    return vmFromSnapshot(snapshot)!;
   });
 }
 

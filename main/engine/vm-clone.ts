@@ -6,7 +6,7 @@ import { getTemplate, getVm } from './inventory.js';
 import { withNameLock } from './name-lock.js';
 import { assertVmName } from './names.js';
 import { createVmFolder, publishedImage } from './templates.js';
-import { defineDomain, dumpXml } from './tools/virsh.js';
+import { defineAndRead, dumpXml } from './tools/virsh.js';
 import type { VmInfo } from './types.js';
 import { editDomainXml, forgetIdentity, setConsoleLog, setDiskSource, setMetadata, setName, setNvramPath } from './xml/domain-edit.js';
 
@@ -58,13 +58,13 @@ export async function cloneVm(ctx: EngineContext, sourceName: string, name: stri
     await copyNvram(source.nvramPath, ctx.layout.nvram(name));
     const meta = { ...source.meta, created: new Date().toISOString(), updating: false, preloaded: false, ...(source.meta.kind === 'template' ? { imageVersion: 1 } : {}) };
     const xml = await dumpXml(ctx.config.uri, sourceName, { inactive: true });
-    await defineDomain(ctx.config.uri, editDomainXml(xml,
+    return defineAndRead(ctx.config.uri, editDomainXml(xml,
       setName(name, meta.label),
       forgetIdentity,
       setMetadata(meta),
       ...[...newPaths].map(([target, path]) => setDiskSource(target, path)),
       setNvramPath(ctx.layout.nvram(name)),
-      setConsoleLog(ctx.layout.consoleLog(name))));
+      setConsoleLog(ctx.layout.consoleLog(name))), name);
   }));
 }
 

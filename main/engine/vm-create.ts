@@ -5,7 +5,7 @@ import { getTemplate } from './inventory.js';
 import { assertLabel, assertVmName } from './names.js';
 import { createVmFolder, publishedImage } from './templates.js';
 import { createPrivateDisk } from './tools/filesystem.js';
-import { defineDomain } from './tools/virsh.js';
+import { defineAndRead } from './tools/virsh.js';
 import type { VmInfo, VmMeta } from './types.js';
 import { buildDomainXml, type DomainSpec } from './xml/domain-build.js';
 import { VmsError } from './errors.js';
@@ -68,6 +68,6 @@ export async function createVm(ctx: EngineContext, name: string, options: Create
     else await replaceWithOverlay(ctx.layout.rootDisk(name), image);
     await createPrivateDisk(ctx.layout.privateDisk(name), diskSize);
     const meta: VmMeta = { kind, label, template: template.name, created: new Date().toISOString() };
-    await defineDomain(ctx.config.uri, buildDomainXml(vmDomainSpec(ctx, name, meta, { memoryMiB, vcpus, withPrivate: true })));
+    return defineAndRead(ctx.config.uri, buildDomainXml(vmDomainSpec(ctx, name, meta, { memoryMiB, vcpus, withPrivate: true })), name);
   });
 }

@@ -124,7 +124,12 @@ export function checkSettingsPatch(value: unknown): Partial<Settings> {
     }
     const problem = settingProblem(key, setting);
     if (problem) throw new RequestError(`The setting ${problem}.`);
-    if (key === 'labelColors') for (const label of Object.keys(setting as object)) checkLabel(label);
+    if (key === 'labelColors') {
+      for (const [label, color] of Object.entries(setting as Record<string, unknown>)) {
+        checkLabel(label);
+        if (typeof color !== 'string' || !/^#[0-9a-fA-F]{6}$/.test(color)) throw new RequestError(`The color for ${label} must be written #rrggbb, such as #2563eb.`);
+      }
+    }
     if (key === 'hotkey' && setting !== '' && !ACCELERATOR.test(setting as string)) {
       throw new RequestError(`The hotkey "${String(setting).slice(0, 40)}" is not understood: use modifiers and a key, such as Super+Shift+D.`);
     }

@@ -8,6 +8,7 @@ import type { Engine } from '../engine/index.js';
 import type { VmInfo } from '../engine/types.js';
 import { openConsole, openViewer } from '../engine/viewer.js';
 import type { Settings } from '../settings/schema.js';
+import { disposableTemplate } from '../tray/menu-model.js';
 import { settingsSchema } from '../settings/schema.js';
 import type { BuildTemplateRequest, CloneRequest, CreateRequest, ImportTemplateRequest, Operation, OperationKind, SettingsView, VmActionName } from './channels.js';
 
@@ -154,11 +155,9 @@ export class VmsService {
     return vm;
   }
 
+  /** The default template if it exists, else the only template there is. */
   defaultDisposableTemplate(vms: readonly VmInfo[]): string | undefined {
-    const templates = vms.filter((vm) => vm.meta.kind === 'template').map((vm) => vm.name);
-    const preferred = this.deps.settings.get().defaultTemplate ?? this.engine.config.defaultTemplate;
-    if (preferred && templates.includes(preferred)) return preferred;
-    return templates.length === 1 ? templates[0] : undefined;
+    return disposableTemplate(vms, this.deps.settings.get().defaultTemplate ?? this.engine.config.defaultTemplate);
   }
 
   async vmAction(action: VmActionName, name: string | undefined, template?: string): Promise<VmInfo | null> {

@@ -30,10 +30,15 @@ function explainCommon(stderr: string): string | undefined {
  * tells the user what to do, keeping stderr and the original error as its cause.
  */
 export async function runTool(file: string, args: string[], options: RunOptions = {}): Promise<string> {
+  return (await runToolWithStderr(file, args, options)).stdout;
+}
+
+/** Like runTool, but also returns what the tool printed on stderr when it succeeded. */
+export async function runToolWithStderr(file: string, args: string[], options: RunOptions = {}): Promise<{ stdout: string; stderr: string }> {
   const started = performance.now();
   try {
     const result = await execa(file, args, { input: options.input, stripFinalNewline: true });
-    return result.stdout;
+    return { stdout: result.stdout, stderr: result.stderr };
   } catch (error) {
     if (error instanceof ExecaError) {
       if ((error as { code?: string }).code === 'ENOENT') {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { VmsError } from '../errors.js';
 import { parseState } from '../xml/domain-read.js';
 import type { VmState } from '../types.js';
-import { runTool } from './run.js';
+import { runTool, runToolWithStderr } from './run.js';
 
 /**
  * One small function per virsh command. libvirt is the source of truth: everything vms knows about a VM
@@ -26,6 +26,11 @@ export function virsh(uri: string, args: string[]): Promise<string> {
   return runTool('virsh', ['--quiet', '-c', uri, ...args], { explain: explainVirsh(uri) });
 }
 
+/** Explains the first `error:` line of a batch's stderr. */
+function batchError(uri: string, stderr: string): VmsError {
+  return new VmsError(explainVirsh(uri)(stderr) ?? `virsh failed: ${stderr.trim().split('\n')[0]}`, { stderr });
+}
+
 const SPLIT = '@@vms-split@@';
 
 /** Names that are safe inside virsh's own command syntax (ours always are; foreign ones may not be). */
@@ -39,14 +44,44 @@ function isPlainWord(word: string): boolean {
  * domain gives an empty output rather than an error.
  */
 export async function virshBatch(uri: string, commands: string[][]): Promise<string[]> {
+  return (await virshBatchWithStderr(uri, commands)).outputs;
+}
+
+async function virshBatchWithStderr(uri: string, commands: string[][]): Promise<{ outputs: string[]; stderr: string }> {
   for (const command of commands) {
     if (!command.every(isPlainWord)) throw new Error(`virsh batch arguments must be plain words: ${command.join(' ')}`);
   }
   // The trailing echo keeps virsh in batch mode even for one command, so a failure is not fatal.
   const script = commands.map((c) => `${c.join(' ')} ; echo ${SPLIT}`).join(' ; ');
-  const out = await virsh(uri, [script]);
-  const parts = out.split(SPLIT).map((part) => part.replace(/^\n/, '').trimEnd());
-  return commands.map((_, i) => parts[i] ?? '');
+  const { stdout, stderr } = await runToolWithStderr('virsh', ['--quiet', '-c', uri, script], { explain: explainVirsh(uri) });
+  const parts = stdout.split(SPLIT).map((part) => part.replace(/^\n/, '').trimEnd());
+  return { outputs: commands.map((_, i) => parts[i] ?? ''), stderr };
+}
+
+export interface DomainSnapshot {
+  xml: string;
+  status: DomainStatus;
+}
+
+/**
+ * Defines (or, transient, creates) a domain and reads it back in the same virsh process, since each
+ * virsh start costs about as much as the command.
+ */
+export async function defineAndRead(uri: string, xml: string, name: string, how: { transient?: boolean; paused?: boolean } = {}): Promise<DomainSnapshot> {
+  const dir = await mkdtemp(join(tmpdir(), 'vms-xml-'));
+  const file = join(dir, 'domain.xml');
+  try {
+    await writeFile(file, xml, { mode: 0o600 });
+    const verb = how.transient ? ['create', file, ...(how.paused ? ['--paused'] : [])] : ['define', file];
+    const { outputs: [, info, readBack], stderr } = await virshBatchWithStderr(uri, [verb, ['dominfo', name], ['dumpxml', name]]);
+    // virsh --quiet prints nothing on success, and a batch exits 0 whatever failed: stderr tells.
+    if (/^error:/m.test(stderr)) throw batchError(uri, stderr);
+    const status = parseDominfo(info);
+    if (!status || !readBack.includes('<domain')) throw batchError(uri, stderr || `domain ${name} vanished`);
+    return { xml: readBack, status };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /** Runs a virsh command that reads an XML file; virsh cannot read a socket as /dev/stdin. */
@@ -140,7 +175,7 @@ function parseDominfo(out: string): DomainStatus | undefined {
 }
 
 /** A domain's XML and status in one virsh process, or undefined when there is no such domain. */
-export async function domainXmlAndStatus(uri: string, name: string): Promise<{ xml: string; status: DomainStatus } | undefined> {
+export async function domainXmlAndStatus(uri: string, name: string): Promise<DomainSnapshot | undefined> {
   const [info, xml] = await virshBatch(uri, [['dominfo', name], ['dumpxml', name]]);
   const status = parseDominfo(info);
   return status && xml.includes('<domain') ? { xml, status } : undefined;

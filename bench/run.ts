@@ -1,0 +1,105 @@
+/**
+ * `npm run bench`: how long vms takes for what users do most, beside what they would use instead.
+ * Each figure is the median of BENCH_RUNS (default 5) runs of the real `vms` command line on the real
+ * libvirtd, with the source holding each of BENCH_SIZES GiB (default 1,8) of written data.
+ * Other benchmark sections (template build, disposable pool, memory) live in bench/*.ts and register here.
+ */
+import { execa } from 'execa';
+import { join } from 'node:path';
+import { makeTestEngine, type TestEngine } from '../test/helpers/engine-fixture.js';
+import { extraSections } from './sections.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const SIZES = (process.env.BENCH_SIZES ?? '1,8').split(',').map(Number);
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+export async function timed(work: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await work();
+  return (performance.now() - start) / 1000;
+}
+
+/** Runs `measure` RUNS times with `reset` after each (untimed) and returns the median in seconds. */
+export async function medianOf(measure: () => Promise<unknown>, reset: () => Promise<unknown>, runs = RUNS): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    times.push(await timed(measure));
+    await reset();
+  }
+  return median(times);
+}
+
+async function vmsOk(t: TestEngine, args: string[]): Promise<string> {
+  const run = await t.vms(args);
+  if (run.exitCode !== 0) throw new Error(`vms ${args.join(' ')} failed: ${run.stderr}`);
+  return run.stdout;
+}
+
+async function sizeSection(gib: number): Promise<Record<string, number>> {
+  const t = await makeTestEngine(`bench${gib}`);
+  try {
+    const image = join(t.imagesDir, 'data.qcow2');
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', image, `${gib + 4}G`]);
+    process.stderr.write(`  writing ${gib} GiB of data…\n`);
+    await execa('qemu-io', ['-f', 'qcow2', '-c', `write -P 0x5a 0 ${gib}G`, image]);
+    await vmsOk(t, ['template', 'import', 'tpl', image]);
+    await vmsOk(t, ['create', 'src', '--template', 'tpl', '--standalone']);
+    const uri = t.config.uri;
+    const results: Record<string, number> = {};
+
+    process.stderr.write('  virt-clone --auto-clone…\n');
+    results['virt-clone --auto-clone'] = await medianOf(
+      () => execa('virt-clone', ['--connect', uri, '--original', 'src', '--name', 'vc', '--auto-clone'], { env: { ...process.env, LANG: 'C' } }),
+      async () => {
+        const xml = (await execa('virsh', ['-c', uri, 'dumpxml', 'vc'])).stdout;
+        await execa('virsh', ['-c', uri, 'undefine', '--nvram', 'vc']);
+        for (const [, file] of xml.matchAll(/<source file='([^']+)'/g)) await execa('rm', ['-f', file]);
+      });
+    process.stderr.write('  vms clone --full…\n');
+    results['vms clone --full'] = await medianOf(() => vmsOk(t, ['clone', 'src', 'full', '--full']), () => vmsOk(t, ['delete', 'full']));
+    process.stderr.write('  vms create…\n');
+    results['vms create'] = await medianOf(() => vmsOk(t, ['create', 'app', '--template', 'tpl']), () => vmsOk(t, ['delete', 'app']));
+    process.stderr.write('  vms clone (linked)…\n');
+    results['vms clone (linked)'] = await medianOf(() => vmsOk(t, ['clone', 'src', 'linked']), () => vmsOk(t, ['delete', 'linked']));
+    process.stderr.write('  vms disposable…\n');
+    let last = '';
+    results['vms disposable (to running)'] = await medianOf(
+      async () => { last = JSON.parse(await vmsOk(t, ['disposable', '--template', 'tpl', '--json'])).name; },
+      () => vmsOk(t, ['kill', last]));
+    return results;
+  } finally {
+    await t.cleanup();
+  }
+}
+
+function seconds(value: number): string {
+  return `${value.toFixed(2)} s`;
+}
+
+async function main(): Promise<void> {
+  const rows = new Map<string, Record<number, number>>();
+  for (const gib of SIZES) {
+    process.stderr.write(`Source with ${gib} GiB written (${RUNS} runs each):\n`);
+    for (const [name, value] of Object.entries(await sizeSection(gib))) rows.set(name, { ...rows.get(name), [gib]: value });
+  }
+  const header = ['operation (median)', ...SIZES.map((g) => `${g} GiB`)];
+  const lines = [header, ...[...rows].map(([name, bySize]) => [name, ...SIZES.map((g) => seconds(bySize[g]))])];
+  const virtClone = rows.get('virt-clone --auto-clone')!;
+  for (const name of ['vms clone (linked)', 'vms create', 'vms clone --full']) {
+    lines.push([`virt-clone ÷ ${name}`, ...SIZES.map((g) => `${(virtClone[g] / rows.get(name)![g]).toFixed(1)}×`)]);
+  }
+  const widths = header.map((_, i) => Math.max(...lines.map((l) => l[i].length)));
+  console.log('\nClone and create');
+  for (const line of lines) console.log(line.map((cell, i) => cell.padEnd(widths[i])).join('   '));
+  for (const section of extraSections) {
+    console.log(`\n${section.title}`);
+    console.log(await section.run());
+  }
+}
+
+await main();

@@ -1,0 +1,8 @@
+/** Further benchmark sections; each issue adds its own file and one entry here. */
+export interface BenchSection {
+  title: string;
+  /** Runs the measurements and returns the printed table. */
+  run(): Promise<string>;
+}
+
+export const extraSections: BenchSection[] = [];

@@ -1,0 +1,153 @@
+import type { LifecycleEvent, LifecycleWatch, WatchOptions } from '../engine/events.js';
+import { isVmsError } from '../engine/errors.js';
+import type { VmInfo } from '../engine/types.js';
+import { buildMenuModel, disposableTemplate, type MenuEntry } from './menu-model.js';
+
+/**
+ * What the tray shows, kept up to date without polling: libvirt's lifecycle events patch the VM list at
+ * once (so a VM started from the shell shows as running within a few milliseconds) and trigger a full
+ * re-read in the background (new VMs, metadata). No Electron here: `render` gets the plain menu model.
+ */
+
+/** Applies one lifecycle event to a VM list; undefined when only a full re-read can tell (a new domain). Pure. */
+export function applyLifecycleEvent(vms: readonly VmInfo[], event: LifecycleEvent): VmInfo[] | undefined {
+  const index = vms.findIndex((vm) => vm.name === event.name);
+  if (index < 0) return event.event === 'Undefined' || event.event === 'Stopped' ? [...vms] : undefined;
+  const vm = vms[index];
+  const next = [...vms];
+  const withState = (state: VmInfo['state']) => { next[index] = { ...vm, state }; return next; };
+  switch (event.event) {
+    case 'Started':
+    case 'Resumed':
+      return withState('running');
+    case 'Suspended':
+      return withState('paused');
+    case 'PMSuspended':
+      return withState('pmsuspended');
+    case 'Crashed':
+      return withState('crashed');
+    case 'Stopped':
+      // A transient domain (a disposable) is gone once it stops.
+      if (!vm.persistent) {
+        next.splice(index, 1);
+        return next;
+      }
+      return withState('shut off');
+    case 'Undefined':
+      if (vm.state === 'shut off') next.splice(index, 1);
+      else next[index] = { ...vm, persistent: false };
+      return next;
+    case 'Shutdown':
+      return withState('in shutdown');
+    case 'Defined':
+      return undefined;
+  }
+}
+
+export interface TrayStateDeps {
+  list: () => Promise<VmInfo[]>;
+  watch: (onEvent: (event: LifecycleEvent) => void, options: WatchOptions) => LifecycleWatch;
+  labelColors: () => Record<string, string>;
+  defaultTemplate: () => string | undefined;
+  /** Called with every new menu model. */
+  render: (model: MenuEntry[], vms: VmInfo[] | undefined) => void;
+  /** Called on every lifecycle event (the windows re-read their lists). */
+  onChange?: (event: LifecycleEvent) => void;
+}
+
+export class TrayState {
+  private vms: VmInfo[] | undefined;
+  private busy: Record<string, string> = {};
+  private error: string | undefined;
+  private watchError: string | undefined;
+  private watch: LifecycleWatch | undefined;
+  private reading: Promise<void> | undefined;
+  private readAgain = false;
+
+  constructor(private readonly deps: TrayStateDeps) {}
+
+  /** Subscribes to lifecycle events and reads the list; resolves when both are done. */
+  async start(): Promise<void> {
+    this.watch = this.deps.watch((event) => this.onEvent(event), {
+      onError: (message) => {
+        this.watchError = message;
+        this.render();
+      },
+      // After every (re)subscription: events may have been missed meanwhile.
+      onReady: () => {
+        this.watchError = undefined;
+        void this.refresh();
+      },
+    });
+    this.render();
+    await this.watch.ready;
+    await this.refresh();
+  }
+
+  stop(): void {
+    this.watch?.stop();
+    this.watch = undefined;
+  }
+
+  /** Restarts the watch (the libvirt URI changed) and re-reads. */
+  async restart(): Promise<void> {
+    this.stop();
+    this.vms = undefined;
+    await this.start();
+  }
+
+  setBusy(busy: Record<string, string>): void {
+    this.busy = busy;
+    this.render();
+  }
+
+  /** The VMs as last read (with events applied). */
+  current(): VmInfo[] | undefined {
+    return this.vms;
+  }
+
+  /** Re-reads the VM list; concurrent calls coalesce into at most one more read. */
+  refresh(): Promise<void> {
+    if (this.reading) {
+      this.readAgain = true;
+      return this.reading;
+    }
+    this.reading = (async () => {
+      do {
+        this.readAgain = false;
+        try {
+          this.vms = await this.deps.list();
+          this.error = undefined;
+        } catch (error) {
+          this.error = isVmsError(error) ? error.message : `Could not list the VMs: ${(error as Error).message}`;
+        }
+        this.render();
+      } while (this.readAgain);
+    })().finally(() => { this.reading = undefined; });
+    return this.reading;
+  }
+
+  private onEvent(event: LifecycleEvent): void {
+    const patched = this.vms && applyLifecycleEvent(this.vms, event);
+    if (patched) {
+      this.vms = patched;
+      this.render();
+    }
+    this.deps.onChange?.(event);
+    void this.refresh();
+  }
+
+  model(): MenuEntry[] {
+    return buildMenuModel({
+      vms: this.vms,
+      labelColors: this.deps.labelColors(),
+      disposableTemplate: this.vms ? disposableTemplate(this.vms, this.deps.defaultTemplate()) : undefined,
+      busy: this.busy,
+      error: this.error ?? this.watchError,
+    });
+  }
+
+  private render(): void {
+    this.deps.render(this.model(), this.vms);
+  }
+}
