@@ -15,3 +15,29 @@ await build({
   banner: { js: "#!/usr/bin/env node\nimport { createRequire as vmsCreateRequire } from 'node:module';\nconst require = vmsCreateRequire(import.meta.url);" },
 });
 chmodSync('dist/cli/vms.mjs', 0o755);
+
+// The tray app's sandboxed preload: CommonJS, and 'electron' is the only module it may require.
+await build({
+  ...common,
+  entryPoints: ['preload/preload.ts'],
+  outfile: 'dist/preload/preload.cjs',
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  external: ['electron'],
+});
+
+// The renderer: plain browser code, one script for every view, served with a strict CSP (no inline code).
+await build({
+  ...common,
+  entryPoints: ['renderer/app.ts'],
+  outfile: 'dist/renderer/app.js',
+  platform: 'browser',
+  format: 'iife',
+});
+mkdirSync('dist/renderer', { recursive: true });
+cpSync('renderer/index.html', 'dist/renderer/index.html');
+cpSync('renderer/style.css', 'dist/renderer/style.css');
+// esbuild does not type-check: the browser and preload code are checked here (the main tsc run covers the rest).
+const { execFileSync } = await import('node:child_process');
+execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'renderer/tsconfig.json'], { stdio: 'inherit' });

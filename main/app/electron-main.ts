@@ -141,6 +141,9 @@ async function main(): Promise<void> {
   registerHotkey(stored.hotkey);
   await applyAutostart(stored.autostart === true, appIcon).catch(() => undefined);
   await trayState.start();
+  // A preloaded disposable ready for the first "New disposable" (when the pool is on).
+  const poolTemplate = service.defaultDisposableTemplate(trayState.current() ?? []);
+  if (poolTemplate) service.refillPool(poolTemplate);
   if (args.newDisposable) void service.newDisposable().catch(() => undefined);
   else if (!args.hidden) windows.show('main');
 }

@@ -1,7 +1,7 @@
 import { isAbsolute } from 'node:path';
 import { isVmsError } from '../engine/errors.js';
 import { labelProblem, vmNameProblem } from '../engine/names.js';
-import type { Settings } from '../settings/schema.js';
+import { settingsSchema, type Settings } from '../settings/schema.js';
 import { settingProblem } from '../settings/settings-file.js';
 import {
   VM_ACTIONS, WINDOW_VIEWS, type BuildTemplateRequest, type CloneRequest, type CreateRequest, type ImportTemplateRequest,
@@ -113,8 +113,8 @@ function checkImagePath(value: unknown): string {
 const ACCELERATOR = /^(?:(?:Command|Cmd|Control|Ctrl|CommandOrControl|CmdOrCtrl|Alt|Option|AltGr|Shift|Super|Meta)\+)+(?:[A-Z0-9]|F(?:[1-9]|1\d|2[0-4])|Space|Tab|Enter|Return|Escape|Esc|Insert|Delete|Home|End|PageUp|PageDown|Up|Down|Left|Right)$/i;
 
 export function checkSettingsPatch(value: unknown): Partial<Settings> {
-  const keys = ['uri', 'imagesDir', 'accel', 'defaultTemplate', 'defaultLabel', 'defaultMemoryMiB', 'defaultVcpus', 'defaultDiskSize', 'labelColors', 'disposablePoolSize', 'hotkey', 'autostart'];
-  const patch = record(value, 'settings', keys, []);
+  // Every key of the shared schema, and nothing else.
+  const patch = record(value, 'settings', Object.keys(settingsSchema), []);
   const checked: Record<string, unknown> = {};
   for (const [key, setting] of Object.entries(patch)) {
     // null puts a setting back to its default.
@@ -230,7 +230,7 @@ export function createHandlers(service: VmsService, trust: TrustPolicy): Handler
       const request = checkVmAction(oneArgument(args));
       return service.vmAction(request.action, request.name, request.template);
     }),
-    openViewer: handle((args) => service.openViewer(checkVmName(oneArgument(args)))),
+    openViewer: handle(async (args) => { await service.openViewer(checkVmName(oneArgument(args))); }),
     importTemplate: handle((args) => service.importTemplate(checkImport(oneArgument(args)))),
     buildTemplate: handle((args) => service.buildTemplate(checkBuild(oneArgument(args)))),
     chooseImage: handle((args) => { noArguments(args); return service.chooseImage(); }),

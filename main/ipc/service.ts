@@ -3,6 +3,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { assetPath } from '../engine/assets.js';
+import { lineSplitter } from '../engine/events.js';
 import { isVmsError, VmsError } from '../engine/errors.js';
 import type { Engine } from '../engine/index.js';
 import type { VmInfo } from '../engine/types.js';
@@ -20,7 +21,7 @@ import type { BuildTemplateRequest, CloneRequest, CreateRequest, ImportTemplateR
 
 /** The part of the Engine the app uses (a test can pass a fake). */
 export type EngineLike = Pick<Engine, 'config' | 'list' | 'find' | 'info' | 'create' | 'clone' | 'start' | 'stop' | 'kill' | 'restart' | 'delete'
-  | 'disposable' | 'watchDisposable' | 'importTemplate' | 'displayUri'>;
+  | 'disposable' | 'watchDisposable' | 'fillDisposablePool' | 'importTemplate' | 'displayUri'>;
 
 /** Where settings live: electron-store in the app, a plain object in tests. */
 export interface SettingsAccess {
@@ -76,16 +77,18 @@ export class VmsService {
   }
 
   /** Runs `work` as a tracked operation; rethrows its error as a one-line VmsError. */
-  async track<T>(kind: OperationKind, vm: string, verb: string, title: string, work: (progress: (percent: number) => void) => Promise<T>, result?: (value: T) => string): Promise<T> {
+  async track<T>(kind: OperationKind, vm: string, verb: string, title: string, work: (progress: (percent: number | undefined, step?: string) => void) => Promise<T>, result?: (value: T) => string): Promise<T> {
     const op: Operation = { id: this.nextId++, kind, vm, verb, title, state: 'running', startedAt: Date.now() };
     this.operations.set(op.id, op);
     this.prune();
     this.emit(op);
     let lastSent = 0;
-    const progress = (percent: number) => {
-      op.percent = Math.max(0, Math.min(100, Math.round(percent * 10) / 10));
-      // At most ~20 updates a second reach the windows.
-      if (Date.now() - lastSent >= 50 || op.percent === 100) {
+    /** A percentage (for a bar) and/or the step under way (shown under it). */
+    const progress = (percent: number | undefined, step?: string) => {
+      if (percent !== undefined) op.percent = Math.max(0, Math.min(100, Math.round(percent * 10) / 10));
+      if (step !== undefined) op.message = step;
+      // At most ~20 updates a second reach the windows; steps and the end always do.
+      if (Date.now() - lastSent >= 50 || op.percent === 100 || step !== undefined) {
         lastSent = Date.now();
         this.emit(op);
       }
@@ -151,8 +154,14 @@ export class VmsService {
     const vm = await this.track('disposable', 'new disposable', 'starting', `Starting a disposable from "${chosen}"`,
       () => this.engine.disposable({ template: chosen }), (made) => `Started disposable "${made.name}" from ${chosen}.`);
     void this.engine.watchDisposable(vm.name).catch(() => { /* the next repair reaps it */ });
+    this.refillPool(chosen);
     if (options.openViewer !== false) await this.openViewer(vm.name).catch(() => { /* shown by the caller's refresh */ });
     return vm;
+  }
+
+  /** Boots a replacement for the pool of preloaded disposables in the background (when the pool is on). */
+  refillPool(template: string): void {
+    if (this.engine.config.disposablePoolSize > 0) void this.engine.fillDisposablePool(template).catch(() => { /* the next fill retries */ });
   }
 
   /** The default template if it exists, else the only template there is. */
@@ -181,8 +190,10 @@ export class VmsService {
     }
   }
 
-  async openViewer(name: string): Promise<void> {
-    await openViewer(this.engine, name, { env: this.deps.spawnEnv?.() });
+  /** Opens remote-viewer (as `vms view` does); returns what it opened and the viewer's pid. */
+  async openViewer(name: string): Promise<{ uri: string; title: string; pid: number | undefined }> {
+    const { uri, title, child } = await openViewer(this.engine, name, { env: this.deps.spawnEnv?.() });
+    return { uri, title, pid: child.pid };
   }
 
   async openConsole(name: string): Promise<void> {
@@ -203,11 +214,11 @@ export class VmsService {
       await mkdir(buildDir, { recursive: true });
       const out = join(buildDir, `${request.name}.qcow2`);
       const build = execa(assetPath('template', 'build-template.sh'), ['--name', request.name, '--out', out, '--profile', request.profile], { reject: false, all: true });
-      // The script prints `[n/m] step` lines; they move the progress bar.
-      build.all?.on('data', (chunk: Buffer) => {
-        const step = /\[(\d+)\/(\d+)\]/.exec(chunk.toString());
-        if (step) progress((Number(step[1]) / Number(step[2])) * 95);
-      });
+      // The script reports its steps on stderr as `==> step`: each one is shown under the bar.
+      build.stderr?.setEncoding('utf8');
+      build.stderr?.on('data', lineSplitter((line) => {
+        if (line.startsWith('==> ')) progress(undefined, line.slice(4));
+      }));
       const result = await build;
       try {
         if (result.exitCode !== 0) {

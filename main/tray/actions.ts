@@ -9,8 +9,8 @@ export interface TrayActionDeps {
   service: {
     vmAction(action: VmActionName, name?: string): Promise<unknown>;
     newDisposable(): Promise<unknown>;
-    openViewer(name: string): Promise<void>;
-    openConsole(name: string): Promise<void>;
+    openViewer(name: string): Promise<unknown>;
+    openConsole(name: string): Promise<unknown>;
   };
   showWindow(view: WindowView, params?: Record<string, string>): void;
   /** Asks the user; true to go ahead. */

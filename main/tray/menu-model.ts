@@ -88,7 +88,7 @@ export function vmColor(vm: VmInfo, labelColors: Record<string, string>): string
   return vm.meta.color ?? labelColors[vm.meta.label] ?? NEUTRAL_COLOR;
 }
 
-const item = (label: string, action: MenuAction | undefined, enabled = true): MenuEntry => ({ type: 'item', label, enabled, action });
+const item = (label: string, action: MenuAction | undefined, enabled = true): MenuEntry => ({ type: 'item', label, enabled, ...(action ? { action } : {}) });
 const separator: MenuEntry = { type: 'separator' };
 
 /** The actions of one VM, those that make sense for its kind and state. Pure. */

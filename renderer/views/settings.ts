@@ -1,0 +1,80 @@
+import type { SettingsView } from '../../main/ipc/channels.js';
+import { accent, errorText, field, h, setStatus } from '../dom.js';
+import { knownDomains, statusLine } from './shared.js';
+
+/** Settings, shared with the `vms` command line (one JSON file). Empty fields go back to the default. */
+export async function settingsView(root: HTMLElement): Promise<void> {
+  const [view, templates] = await Promise.all([window.vms.getSettings(), window.vms.listTemplates()]);
+  const { stored, effective } = view;
+
+  const text = (id: string, value: string | undefined, placeholder: string) =>
+    h('input', { id, name: id, value: value ?? '', placeholder, spellcheck: 'false', autocomplete: 'off' });
+  const number = (id: string, value: number | undefined, placeholder: number, min: number, max: number) =>
+    h('input', { id, name: id, type: 'number', min, max, value: value ?? '', placeholder });
+
+  const uri = text('uri', stored.uri, effective.uri);
+  const imagesDir = text('imagesDir', stored.imagesDir, effective.imagesDir);
+  const defaultTemplate = h('select', { id: 'defaultTemplate', name: 'defaultTemplate' },
+    h('option', { value: '' }, templates.length === 1 ? `(the only one: ${templates[0].name})` : '(none)'),
+    ...templates.map((t) => h('option', { value: t.name }, t.name)));
+  defaultTemplate.value = stored.defaultTemplate ?? '';
+  const defaultLabel = text('defaultLabel', stored.defaultLabel, effective.defaultLabel);
+  const memory = number('defaultMemoryMiB', stored.defaultMemoryMiB, effective.defaultMemoryMiB, 128, 1048576);
+  const vcpus = number('defaultVcpus', stored.defaultVcpus, effective.defaultVcpus, 1, 256);
+  const disk = text('defaultDiskSize', stored.defaultDiskSize, effective.defaultDiskSize);
+  const pool = number('disposablePoolSize', stored.disposablePoolSize, 1, 0, 8);
+  const hotkey = text('hotkey', stored.hotkey, effective.hotkey);
+  const autostart = h('input', { type: 'checkbox', id: 'autostart', name: 'autostart' });
+  autostart.checked = effective.autostart;
+
+  const colors = knownDomains(view).map((label) => {
+    const input = h('input', { type: 'color', id: `color-${label}`, value: effective.labelColors[label] ?? '#6b7280' });
+    return { label, input, row: accent(h('label', { class: 'color', for: `color-${label}` }, input, label), effective.labelColors[label]) };
+  });
+
+  const status = statusLine();
+  const save = h('button', { type: 'submit', class: 'primary', id: 'submit' }, 'Save');
+  const form = h('form', { class: 'dialog wide', id: 'settings-form', novalidate: true },
+    h('header', {}, h('h1', {}, 'Settings'), h('p', { class: 'lede' }, 'Shared with the vms command line. Leave a field empty for its default.')),
+    h('div', { class: 'row' }, field('libvirt URI', uri), field('Images folder', imagesDir)),
+    h('div', { class: 'row' }, field('Default template', defaultTemplate), field('Default domain', defaultLabel)),
+    h('div', { class: 'row' }, field('Memory (MiB)', memory), field('CPUs', vcpus), field('Private disk', disk)),
+    h('div', { class: 'field' }, h('span', { class: 'label' }, 'Domain colors'), h('div', { class: 'colors' }, ...colors.map((c) => c.row))),
+    field('Preloaded disposables', pool, h('p', { class: 'hint' }, 'Booted and paused in advance, so a new disposable opens at once (0 turns this off).')),
+    field('“New disposable” hotkey', hotkey, h('p', { class: 'hint' }, 'Where the desktop delivers global shortcuts; in i3 or Hyprland bind vms-tray --new-disposable instead.')),
+    h('label', { class: 'check', for: 'autostart' }, autostart, h('span', {}, h('strong', {}, 'Start vms at login'), ' — writes ~/.config/autostart/vms.desktop')),
+    status,
+    h('footer', {}, h('button', { type: 'button', onclick: () => window.close() }, 'Close'), save));
+
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    void (async () => {
+      const orNull = (value: string) => (value.trim() === '' ? null : value.trim());
+      const numberOrNull = (input: HTMLInputElement) => (input.value === '' ? null : input.valueAsNumber);
+      const labelColors: Record<string, string> = {};
+      for (const c of colors) labelColors[c.label] = c.input.value;
+      save.disabled = true;
+      try {
+        const saved: SettingsView = await window.vms.setSettings({
+          uri: orNull(uri.value),
+          imagesDir: orNull(imagesDir.value),
+          defaultTemplate: orNull(defaultTemplate.value),
+          defaultLabel: orNull(defaultLabel.value),
+          defaultMemoryMiB: numberOrNull(memory),
+          defaultVcpus: numberOrNull(vcpus),
+          defaultDiskSize: orNull(disk.value),
+          disposablePoolSize: numberOrNull(pool),
+          hotkey: orNull(hotkey.value),
+          autostart: autostart.checked,
+          labelColors,
+        });
+        setStatus(status, 'ok', `Saved. VMs live under ${saved.effective.imagesDir}, on ${saved.effective.uri}.`);
+      } catch (error) {
+        setStatus(status, 'error', errorText(error));
+      } finally {
+        save.disabled = false;
+      }
+    })();
+  });
+  root.append(form);
+}

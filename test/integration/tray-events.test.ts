@@ -1,0 +1,144 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
+import type { VmInfo } from '../../main/engine/types.js';
+import type { MenuEntry } from '../../main/tray/menu-model.js';
+import { TrayState } from '../../main/tray/tray-state.js';
+import { makeTestEngine, URI, type TestEngine } from '../helpers/engine-fixture.js';
+
+/**
+ * The tray's state on a real libvirtd: it follows lifecycle events (no polling), so a VM started or
+ * created from the shell shows in the menu model at once. Measures event-to-menu latency.
+ */
+
+const tag = randomBytes(2).toString('hex');
+const TEMPLATE = `te${tag}-arch`;
+const CREATED = `te${tag}-shell`;
+
+function label(model: MenuEntry[], name: string): string | undefined {
+  const entry = model.find((e) => e.type === 'submenu' && e.label.startsWith(`${name} — `));
+  return entry && entry.type === 'submenu' ? entry.label : undefined;
+}
+
+describe('tray state follows libvirt events', { timeout: 120_000 }, () => {
+  let env: TestEngine;
+  let tray: TrayState;
+  let renders: Array<{ at: number; model: MenuEntry[]; vms: VmInfo[] | undefined }> = [];
+  let listCalls = 0;
+  const waiters = new Set<() => void>();
+
+  /** Resolves with the time of the first render (from now on) whose model satisfies `check`. */
+  function renderWhere(check: (model: MenuEntry[]) => boolean, timeoutMs = 10_000): Promise<number> {
+    const from = renders.length;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { waiters.delete(look); reject(new Error(`no such menu within ${timeoutMs} ms; last: ${JSON.stringify(renders.at(-1)?.model.map((e) => ('label' in e ? e.label : '---')))}`)); }, timeoutMs);
+      const look = () => {
+        const hit = renders.slice(from).find((r) => check(r.model));
+        if (hit) {
+          clearTimeout(timer);
+          waiters.delete(look);
+          resolve(hit.at);
+        }
+      };
+      waiters.add(look);
+      look();
+    });
+  }
+
+  before(async () => {
+    env = await makeTestEngine('tray');
+    const image = join(env.imagesDir, 'blank.qcow2');
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', image, '64M']);
+    // Small, so that a TCG start costs little; the blank disk only gets as far as the firmware.
+    await env.engine.importTemplate(TEMPLATE, image);
+    await rm(image);
+    tray = new TrayState({
+      list: () => { listCalls++; return env.engine.list(); },
+      watch: (onEvent, options) => env.engine.watchLifecycle(onEvent, options),
+      labelColors: () => env.config.labelColors,
+      defaultTemplate: () => undefined,
+      render: (model, vms) => {
+        renders.push({ at: performance.now(), model, vms });
+        for (const waiter of [...waiters]) waiter();
+      },
+    });
+    await tray.start();
+  });
+
+  after(async () => {
+    tray?.stop();
+    await env?.cleanup();
+  });
+
+  it('shows a VM started from the shell as running within half a second', async () => {
+    assert.equal(label(tray.model(), TEMPLATE), `${TEMPLATE} — shut off`);
+    // An independent witness: its own virsh, started by pid and stopped by pid, notes when libvirt's
+    // "Started" event reaches a client; the menu must follow within half a second of that.
+    const witness = execa('virsh', ['-c', URI, 'echo witness-ready ; event --loop --event lifecycle'], { buffer: false, reject: false });
+    const seen = new Map<string, number>();
+    let ready!: () => void;
+    const witnessReady = new Promise<void>((resolve) => { ready = resolve; });
+    witness.stdout!.on('data', (chunk: Buffer) => {
+      const now = performance.now();
+      for (const line of chunk.toString().split('\n')) {
+        if (line.includes('witness-ready')) ready();
+        const event = /for domain '([^']+)': (\w+)/.exec(line);
+        if (event && event[1] === TEMPLATE && !seen.has(event[2])) seen.set(event[2], now);
+      }
+    });
+    try {
+      await witnessReady;
+      const readsBefore = listCalls;
+      const running = renderWhere((model) => label(model, TEMPLATE) === `${TEMPLATE} — running`, 60_000);
+      const result = await env.vms(['start', TEMPLATE]);
+      assert.equal(result.exitCode, 0, result.stderr);
+      const shown = await running;
+      assert.ok(seen.has('Started'), 'the witness saw the Started event');
+      // libvirt reports a start as "Resumed Unpaused" and "Started Booted"; the first one counts.
+      const event = Math.min(seen.get('Started')!, seen.get('Resumed') ?? Infinity);
+      const latency = shown - event;
+      process.stdout.write(`# "running" in the menu ${latency.toFixed(1)} ms after libvirt's start events reached a client\n`);
+      assert.ok(latency < 500, `the menu showed "running" ${Math.round(latency)} ms after the event`);
+      assert.ok(listCalls > readsBefore, 'the event also triggered a full re-read');
+
+      const off = renderWhere((model) => label(model, TEMPLATE) === `${TEMPLATE} — shut off`, 60_000);
+      const killed = await env.vms(['kill', TEMPLATE]);
+      assert.equal(killed.exitCode, 0, killed.stderr);
+      const offAt = await off;
+      const offLatency = offAt - seen.get('Stopped')!;
+      process.stdout.write(`# "shut off" in the menu ${offLatency.toFixed(1)} ms after the Stopped event\n`);
+      assert.ok(offLatency < 500);
+    } finally {
+      witness.kill();
+      await witness;
+    }
+  });
+
+  it('shows a VM created with the vms command line, with its domain', async () => {
+    const appears = renderWhere((model) => label(model, CREATED) === `${CREATED} — shut off`);
+    const started = performance.now();
+    const result = await env.vms(['create', CREATED, '--template', TEMPLATE, '--domain', 'hobby', '--memory', '256', '--cpus', '1', '--disk-size', '16M']);
+    assert.equal(result.exitCode, 0, result.stderr);
+    const at = await appears;
+    process.stdout.write(`# vms create: the VM showed ${Math.round(at - started)} ms after the command was run\n`);
+    const model = tray.model();
+    const hobby = model.findIndex((e) => e.type === 'header' && e.label === 'Hobby');
+    assert.ok(hobby >= 0 && model[hobby + 1].type === 'submenu' && (model[hobby + 1] as { label: string }).label.startsWith(CREATED));
+  });
+
+  it('does not poll: no re-read happens without an event', async () => {
+    const reads = listCalls;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.equal(listCalls, reads);
+  });
+
+  it('drops the VM when it is deleted from the shell', async () => {
+    const gone = renderWhere((model) => label(model, CREATED) === undefined && label(model, TEMPLATE) !== undefined);
+    const result = await env.vms(['delete', CREATED]);
+    assert.equal(result.exitCode, 0, result.stderr);
+    await gone;
+  });
+});

@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
+import { VmsService } from '../../main/ipc/service.js';
+import { runTrayAction } from '../../main/tray/actions.js';
+import { makeTestEngine, testGuestImage, type TestEngine } from '../helpers/engine-fixture.js';
+import { startAndConnect } from '../helpers/guest.js';
+import type { SerialConsole } from '../helpers/serial-console.js';
+
+/**
+ * The tray's "Open viewer" on a booted TCG guest: remote-viewer opens under Xvfb with the window title
+ * `[domain] name`, and a screenshot of the X screen shows its window with the guest's display.
+ */
+
+const OUTPUT = join(new URL('../../../', import.meta.url).pathname, 'test-output');
+const tag = randomBytes(2).toString('hex');
+const TEMPLATE = `vw${tag}-tpl`;
+const VM = `vw${tag}-mail`;
+
+/** Starts Xvfb on a display it picks itself (-displayfd); black root, so an empty screen is all black. */
+function launchXvfb() {
+  return execa('Xvfb', ['-displayfd', '3', '-screen', '0', '1600x1000x24', '-nolisten', 'tcp', '-br'], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], reject: false });
+}
+
+async function startXvfb(): Promise<{ xvfb: ReturnType<typeof launchXvfb>; display: string }> {
+  const xvfb = launchXvfb();
+  const number = await new Promise<string>((resolve, reject) => {
+    let text = '';
+    const fd3 = xvfb.stdio[3] as NodeJS.ReadableStream;
+    fd3.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      if (text.includes('\n')) resolve(text.trim());
+    });
+    void xvfb.then((result) => reject(new Error(`Xvfb ended: ${String(result.stderr)}`)));
+  });
+  return { xvfb, display: `:${number}` };
+}
+
+/** The share of pixels that are not black in a region of a PNG (ImageMagick). */
+async function litShare(png: string, geometry: string): Promise<number> {
+  const { stdout } = await execa('convert', [png, '-crop', geometry, '+repage', '-colorspace', 'Gray', '-threshold', '2%', '-format', '%[fx:mean]', 'info:']);
+  return Number(stdout);
+}
+
+describe('Open viewer', { timeout: 600_000 }, () => {
+  let env: TestEngine;
+  let serial: SerialConsole | undefined;
+  let xvfb: ReturnType<typeof launchXvfb> | undefined;
+  let display = '';
+  let viewerPid: number | undefined;
+
+  before(async () => {
+    env = await makeTestEngine('viewer');
+    await env.engine.importTemplate(TEMPLATE, await testGuestImage());
+    await env.engine.create(VM, { template: TEMPLATE, label: 'work', memoryMiB: 256, vcpus: 1 });
+    ({ xvfb, display } = await startXvfb());
+    await mkdir(OUTPUT, { recursive: true });
+  });
+
+  after(async () => {
+    serial?.close();
+    if (viewerPid) {
+      try { process.kill(viewerPid); } catch { /* already gone */ }
+    }
+    xvfb?.kill();
+    await xvfb;
+    await env?.cleanup();
+  });
+
+  it('opens remote-viewer on the guest’s SPICE display, titled [domain] name', async () => {
+    const started = performance.now();
+    serial = await startAndConnect(env.engine, VM, 300_000);
+    process.stdout.write(`# the TCG guest booted in ${Math.round((performance.now() - started) / 1000)} s\n`);
+
+    const service = new VmsService({
+      engine: () => env.engine,
+      settings: { get: () => ({}), set: () => undefined },
+      spawnEnv: () => ({ ...process.env, DISPLAY: display }),
+    });
+    // Before: the screen is all black, so whatever lights up later is the viewer.
+    const empty = join(OUTPUT, 'viewer-before.png');
+    await execa('import', ['-window', 'root', empty], { env: { ...process.env, DISPLAY: display } });
+    assert.equal(await litShare(empty, '1600x1000+0+0'), 0);
+
+    let opened: Awaited<ReturnType<VmsService['openViewer']>> | undefined;
+    const errors: string[] = [];
+    // The tray's own action, on the service the tray uses.
+    await runTrayAction({ id: 'view', vm: VM }, {
+      service: {
+        vmAction: (action, name) => service.vmAction(action, name),
+        newDisposable: () => service.newDisposable(),
+        openViewer: async (name) => { opened = await service.openViewer(name); },
+        openConsole: (name) => service.openConsole(name),
+      },
+      showWindow: () => assert.fail('no window expected'),
+      confirm: async () => assert.fail('no confirmation expected'),
+      showError: (message) => errors.push(message),
+      quit: () => assert.fail('no quit expected'),
+    });
+    assert.deepEqual(errors, []);
+    assert.ok(opened?.pid, 'remote-viewer was started');
+    viewerPid = opened.pid;
+    assert.equal(opened.title, `[work] ${VM}`);
+    assert.match(opened.uri, /^spice:\/\/127\.0\.0\.1:\d+$/);
+    const cmdline = (await readFile(`/proc/${viewerPid}/cmdline`, 'utf8')).split('\0');
+    assert.deepEqual(cmdline.slice(0, 4), ['remote-viewer', '--title', `[work] ${VM}`, opened.uri]);
+
+    const xenv = { ...process.env, DISPLAY: display };
+    // remote-viewer adds the monitor number to the title it is given: `[work] name (1)`.
+    const search = await execa('xdotool', ['search', '--sync', '--onlyvisible', '--name', `^\\[work\\] ${VM}`], { env: xenv, timeout: 60_000 });
+    const window = String(search.stdout).split('\n')[0];
+    const title = String((await execa('xdotool', ['getwindowname', window], { env: xenv })).stdout);
+    assert.match(title, new RegExp(`^\\[work\\] ${VM}( \\(1\\))?$`));
+
+    // The guest's own screen is in the window: clear its console, then fill it with a block of text, and
+    // the window's body (below the viewer's title bar) lights up accordingly.
+    // The window follows the guest's resolution, so its place is read again for every screenshot.
+    let body = '';
+    const measure = async (path: string) => {
+      const geometry = String((await execa('xdotool', ['getwindowgeometry', '--shell', window], { env: xenv })).stdout);
+      const value = (key: string) => Number(new RegExp(`^${key}=(\\d+)$`, 'm').exec(geometry)![1]);
+      // Inside the frame: below the title bar, clear of the borders.
+      body = `${Math.min(value('WIDTH'), 1600 - value('X')) - 16}x${Math.min(value('HEIGHT'), 1000 - value('Y')) - 70}+${value('X') + 8}+${value('Y') + 60}`;
+      await execa('import', ['-window', 'root', path], { env: xenv });
+      return litShare(path, body);
+    };
+    const shot = join(OUTPUT, 'viewer.png');
+    await serial.run("printf '\\033[2J\\033[H' > /dev/tty1", 10_000);
+    let dark = 1;
+    for (let attempt = 0; attempt < 20 && dark > 0.01; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      dark = await measure(join(OUTPUT, 'viewer-cleared.png'));
+    }
+    await serial.run("i=0; while [ $i -lt 30 ]; do echo '################################################################################################'; i=$((i+1)); done > /dev/tty1", 10_000);
+    let lit = 0;
+    for (let attempt = 0; attempt < 30 && lit - dark < 0.05; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      lit = await measure(shot);
+    }
+    process.stdout.write(`# viewer window body ${body}: ${(dark * 100).toFixed(1)} % lit with the guest console cleared, ${(lit * 100).toFixed(1)} % after the guest wrote to it; ${shot}\n`);
+    assert.ok(dark < 0.01, `the cleared guest console is dark in the viewer (${(dark * 100).toFixed(1)} % lit)`);
+    assert.ok(lit - dark > 0.05, `the guest's text shows in the viewer (${(lit * 100).toFixed(1)} % lit)`);
+  });
+});
