@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { resolveConfig, type EngineConfig } from '../../main/engine/config.js';
 import { Engine } from '../../main/engine/index.js';
+import { releaseSharedExport } from '../../main/engine/pkg-cache.js';
 
 /**
  * Shared set-up for tests on a real libvirtd: a private images folder, an Engine on it (TCG, small
@@ -47,6 +48,10 @@ export async function makeTestEngine(tag: string, settings: Partial<EngineConfig
     VMS_IMAGES_DIR: imagesDir,
     VMS_ACCEL: 'tcg',
     VMS_CONFIG_DIR: join(imagesDir, '.config'),
+    // Each test gets its own package caches (and read-only bind mount), removed by cleanup().
+    VMS_PKG_CACHE_DIR: join(imagesDir, 'pkg'),
+    // No background pool of preloaded disposables unless a test asks for one.
+    VMS_DISPOSABLE_POOL: String(settings.disposablePoolSize ?? 0),
   };
   const config = resolveConfig({ defaultMemoryMiB: 512, defaultVcpus: 1, defaultDiskSize: '1G', ...settings }, env);
   const engine = new Engine(config);
@@ -60,7 +65,9 @@ export async function makeTestEngine(tag: string, settings: Partial<EngineConfig
       return { exitCode: result.exitCode ?? 1, stdout: String(result.stdout), stderr: String(result.stderr) };
     },
     async cleanup() {
+      await killLockHolders(imagesDir);
       await removeDomainsUnder(imagesDir);
+      await releaseSharedExport(join(imagesDir, 'pkg'));
       await rm(imagesDir, { recursive: true, force: true });
     },
   };
@@ -75,7 +82,35 @@ export async function removeDomainsUnder(dir: string): Promise<string[]> {
     if (!String(xml.stdout).includes(dir)) continue;
     await execa('virsh', ['-c', URI, 'destroy', name], { reject: false });
     await execa('virsh', ['-c', URI, 'undefine', '--nvram', name], { reject: false });
+    // The VM's network filters (main/engine/network): undefining the domain leaves them.
+    for (const filter of [`vms-fw-${name}`, `vms-fw-${name}-rules`]) await execa('virsh', ['-c', URI, 'nwfilter-undefine', filter], { reject: false });
     removed.push(name);
   }
   return removed;
+}
+
+/**
+ * Ends the background vms processes a test started (a disposable pool filler, say) that still hold a
+ * lock under `dir`: by the pid in the lock file, never by name.
+ */
+export async function killLockHolders(dir: string): Promise<number[]> {
+  const locks = join(dir, 'vms', '.locks');
+  const killed: number[] = [];
+  let files: string[] = [];
+  try {
+    files = (await readdir(locks)).filter((f) => f.endsWith('.lock'));
+  } catch {
+    return killed;
+  }
+  for (const file of files) {
+    const pid = Number((await readFile(join(locks, file), 'utf8').catch(() => '')).trim());
+    if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) continue;
+    try {
+      process.kill(pid, 'SIGTERM');
+      killed.push(pid);
+    } catch {
+      // already gone
+    }
+  }
+  return killed;
 }

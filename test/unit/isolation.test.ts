@@ -1,0 +1,319 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { execa } from 'execa';
+import { runCli } from '../../main/cli/run-cli.js';
+import { formatFirewall, ruleIndex } from '../../main/cli/commands/firewall.js';
+import { formatNetworks, policyChanges } from '../../main/cli/commands/network.js';
+import { resolveConfig } from '../../main/engine/config.js';
+import { makeContext } from '../../main/engine/context.js';
+import type { Engine } from '../../main/engine/index.js';
+import {
+  buildRootFilterTree, buildRulesFilterTree, filterName, firewallElement, formatPolicy, formatRule, parsePolicy, parseRuleLine,
+  parseRuleWords, readFirewall, rulesFilterName, type FirewallRule,
+} from '../../main/engine/network/firewall.js';
+import { forwardGuardRules, guardRulesV4, guardRulesV6 } from '../../main/engine/network/host-guard.js';
+import { formatCidr, overlaps, parseCidr, parseIpv4, pickSubnet, prefixOfNetmask, stableHash, type Cidr } from '../../main/engine/network/ipv4.js';
+import { buildNetworkXml, defaultPolicy, gatewayOf, networkName, networkPrefixes, networkUuid, readNetworkXml } from '../../main/engine/network/network-xml.js';
+import { hasNetwork, vmNetworkSpec } from '../../main/engine/network/vm-network.js';
+import { vmDomainSpec } from '../../main/engine/vm-create.js';
+import { buildDomainXml } from '../../main/engine/xml/domain-build.js';
+import { editDomainXml, setMetadata } from '../../main/engine/xml/domain-edit.js';
+import { readDomain } from '../../main/engine/xml/domain-read.js';
+import { child, find, parseXml, serializeXml } from '../../main/engine/xml/tree.js';
+
+const cidr = (text: string) => parseCidr(text)!;
+
+test('IPv4 addresses and prefixes parse, print and overlap as they should', () => {
+  assert.equal(parseIpv4('10.231.4.1'), 10 * 2 ** 24 + 231 * 2 ** 16 + 4 * 256 + 1);
+  for (const bad of ['10.231.4', '10.231.4.256', '1.2.3.4.5', '01.2.3.4', 'a.b.c.d', '']) assert.equal(parseIpv4(bad), undefined, bad);
+  assert.equal(formatCidr(cidr('192.0.2.7')), '192.0.2.7/32');
+  assert.equal(parseCidr('10.0.0.0/33'), undefined);
+  assert.equal(prefixOfNetmask('255.255.255.0'), 24);
+  assert.equal(prefixOfNetmask('255.0.255.0'), undefined);
+  assert.ok(overlaps(cidr('10.0.0.0/8'), cidr('10.231.4.0/24')));
+  assert.ok(overlaps(cidr('10.231.4.0/24'), cidr('10.231.4.77')));
+  assert.ok(!overlaps(cidr('10.231.4.0/24'), cidr('10.231.5.0/24')));
+  assert.ok(overlaps(cidr('0.0.0.0/0'), cidr('192.168.1.0/24')));
+});
+
+test('a label gets the same /24 every time, and a free one when something on the host has it', () => {
+  const first = pickSubnet('work', [])!;
+  assert.deepEqual(pickSubnet('work', []), first, 'deterministic');
+  assert.equal(first.prefix, 24);
+  assert.match(formatCidr(first), /^10\.231\.\d+\.0\/24$/);
+  assert.equal(formatCidr(first), `10.231.${stableHash('work') % 256}.0/24`);
+  assert.notDeepEqual(pickSubnet('hobby', []), first, 'labels spread out');
+
+  // A host route or address on that /24 (a VPN, another libvirt network) moves the label to the next one.
+  const moved = pickSubnet('work', [first])!;
+  assert.notDeepEqual(moved, first);
+  assert.ok(!overlaps(moved, first));
+  assert.deepEqual(pickSubnet('work', [{ address: first.address + 77, prefix: 32 }]), moved, 'a single host address counts');
+  // A default route never counts; a /16 covering the whole first pool sends the label to the next pool.
+  assert.deepEqual(pickSubnet('work', [cidr('0.0.0.0/0')]), first);
+  assert.match(formatCidr(pickSubnet('work', [cidr('10.231.0.0/16')])!), /^10\.232\./);
+  const everything: Cidr[] = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'].map(cidr);
+  assert.equal(pickSubnet('work', everything), undefined);
+});
+
+test('a label network: NAT by default, offline without forward or DNS, isolated ports, policy read back', () => {
+  const subnet = cidr('10.231.7.0/24');
+  const online = buildNetworkXml({ label: 'hobby', subnet, policy: defaultPolicy('hobby') });
+  const net = parseXml(online);
+  assert.equal(find(net, 'name')!.children[0], 'vms-hobby');
+  assert.equal(find(net, 'forward')!.attrs.mode, 'nat');
+  assert.equal(find(net, 'bridge')!.attrs.name, 'vms-hobby');
+  assert.equal(find(net, 'ip')!.attrs.address, '10.231.7.1');
+  assert.equal(find(net, 'ip', 'dhcp', 'range')!.attrs.start, '10.231.7.10');
+  assert.equal(find(net, 'port'), undefined);
+  assert.equal(find(net, 'uuid')!.children[0], networkUuid('hobby'));
+  assert.equal(networkUuid('hobby'), networkUuid('hobby'));
+  assert.match(networkUuid('hobby'), /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-a[0-9a-f]{3}-[0-9a-f]{12}$/);
+
+  const vault = parseXml(buildNetworkXml({ label: 'vault', subnet, policy: defaultPolicy('vault') }));
+  assert.equal(find(vault, 'forward'), undefined, 'offline: no route out');
+  assert.equal(find(vault, 'dns')!.attrs.enable, 'no', 'offline: no DNS forwarding either');
+  assert.equal(find(vault, 'port')!.attrs.isolated, 'yes');
+
+  const back = readNetworkXml(online)!;
+  assert.deepEqual({ ...back, uuid: undefined }, { label: 'hobby', name: 'vms-hobby', uuid: undefined, bridge: 'vms-hobby', subnet, gateway: '10.231.7.1', policy: { offline: false, isolateVms: false, clipboard: true } });
+  for (const policy of [{ offline: true, isolateVms: false, clipboard: false }, { offline: false, isolateVms: true, clipboard: true }]) {
+    assert.deepEqual(readNetworkXml(buildNetworkXml({ label: 'x', subnet, policy }))!.policy, policy);
+  }
+  assert.equal(readNetworkXml(`<network><name>default</name><ip address='192.168.122.1' netmask='255.255.255.0'/></network>`), undefined, 'not ours');
+  assert.deepEqual(networkPrefixes(`<network><name>default</name><ip address='192.168.122.1' netmask='255.255.255.0'/><ip family='ipv6' address='fd00::1' prefix='64'/></network>`).map(formatCidr), ['192.168.122.1/24']);
+  assert.equal(gatewayOf(subnet), '10.231.7.1');
+  assert.equal(networkName('work'), 'vms-work');
+});
+
+test('sensitive labels start with the clipboard off; vault also offline and isolated', () => {
+  assert.deepEqual(defaultPolicy('hobby'), { offline: false, isolateVms: false, clipboard: true });
+  assert.deepEqual(defaultPolicy('work'), { offline: false, isolateVms: false, clipboard: false });
+  assert.deepEqual(defaultPolicy('vault'), { offline: true, isolateVms: true, clipboard: false });
+});
+
+test('firewall rules: parsed, normalised, and bad ones refused with a reason', () => {
+  assert.deepEqual(parseRuleWords(['deny', 'proto=tcp', 'port=22']), { action: 'deny', proto: 'tcp', ports: { from: 22, to: 22 } });
+  assert.deepEqual(parseRuleWords(['allow', 'dst=10.0.0.0/8', 'proto=udp', 'port=5000-5100']), { action: 'allow', dst: '10.0.0.0/8', proto: 'udp', ports: { from: 5000, to: 5100 } });
+  // qvm-firewall's spellings.
+  assert.deepEqual(parseRuleWords(['action=drop', 'dsthost=Example.ORG.', 'proto=icmp']), { action: 'deny', dst: 'example.org', proto: 'icmp' });
+  assert.deepEqual(parseRuleWords(['accept', 'proto=TCP', 'dstports=443']), { action: 'allow', proto: 'tcp', ports: { from: 443, to: 443 } });
+  assert.equal(formatRule(parseRuleWords(['allow', 'dst=192.0.2.7', 'proto=tcp', 'port=80-80'])), 'allow dst=192.0.2.7 proto=tcp port=80');
+  assert.equal(parseRuleLine('   # only a comment'), undefined);
+  assert.deepEqual(parseRuleLine('deny   # everything else'), { action: 'deny' });
+
+  const refused: Array<[string[], RegExp]> = [
+    [[], /needs an action/],
+    [['permit'], /starts with allow or deny/],
+    [['deny', 'port=22'], /needs proto=tcp or proto=udp/],
+    [['deny', 'proto=icmp', 'port=1'], /needs proto=tcp/],
+    [['deny', 'proto=gre'], /tcp, udp or icmp/],
+    [['deny', 'proto=tcp', 'port=0'], /1 to 65535/],
+    [['deny', 'proto=tcp', 'port=70000'], /1 to 65535/],
+    [['deny', 'proto=tcp', 'port=90-80'], /runs backwards/],
+    [['deny', 'proto=tcp', 'port=http'], /not a port/],
+    [['deny', 'dst=10.1.2.3/8'], /host bits set: write the prefix as 10\.0\.0\.0\/8/],
+    [['deny', 'dst=10.1.2.300'], /not an IPv4 address/],
+    [['deny', 'dst=fd00::1'], /IPv6/],
+    [['deny', 'dst=bad_host!'], /not an address/],
+    [['deny', 'dst='], /needs a value/],
+    [['deny', 'dst=1.2.3.4', 'dst=1.2.3.5'], /given twice/],
+    [['deny', 'to=1.2.3.4'], /not understood/],
+  ];
+  for (const [words, reason] of refused) assert.throws(() => parseRuleWords(words), reason, words.join(' '));
+});
+
+test('a policy file parses line by line and prints back the same', () => {
+  const text = '# work VM\nallow dst=10.231.0.0/16 proto=tcp port=443\n\nallow proto=udp port=53\ndeny  # nothing else\n';
+  const rules = parsePolicy(text);
+  assert.equal(rules.length, 3);
+  assert.equal(formatPolicy(rules), 'allow dst=10.231.0.0/16 proto=tcp port=443\nallow proto=udp port=53\ndeny\n');
+  assert.deepEqual(parsePolicy(formatPolicy(rules)), rules);
+  assert.throws(() => parsePolicy('allow\ndeny proto=tcp port=x\n'), /^Error: line 2: "x" is not a port/);
+  assert.throws(() => parsePolicy('deny\n'.repeat(401)), /at most 400 rules/);
+});
+
+test('firewall rules round-trip through the domain metadata, whatever prefix libvirt gives them', () => {
+  const rules: FirewallRule[] = [
+    { action: 'allow', dst: '192.0.2.0/24', proto: 'tcp', ports: { from: 80, to: 443 } },
+    { action: 'deny', dst: 'example.org' },
+    { action: 'deny' },
+  ];
+  const metadata = parseXml(serializeXml({ name: 'metadata', attrs: {}, children: [firewallElement(rules)] }));
+  assert.deepEqual(readFirewall(metadata), rules);
+  // What `virsh metadata --set` stores (libvirt's own prefix on every element).
+  const libvirt = parseXml(`<metadata><vms:vm xmlns:vms="urn:vms:metadata:1"><vms:kind>appvm</vms:kind></vms:vm><fw:firewall xmlns:fw="urn:vms:firewall:1"><fw:rule action="deny" proto="tcp" port="22"/></fw:firewall></metadata>`);
+  assert.deepEqual(readFirewall(libvirt), [{ action: 'deny', proto: 'tcp', ports: { from: 22, to: 22 } }]);
+  assert.deepEqual(readFirewall(parseXml('<metadata/>')), []);
+  assert.deepEqual(readFirewall(undefined), []);
+  // The unprefixed form handed to `virsh metadata --set`.
+  assert.equal(serializeXml(firewallElement([{ action: 'deny' }], { prefix: '', namespace: false })).trim(), '<firewall>\n  <rule action="deny"/>\n</firewall>');
+
+  // Beside the VM's own metadata, and kept when that is rewritten (clone, template publish).
+  const domain = buildDomainXml(vmDomainSpec(makeContext(resolveConfig({}, { VMS_ACCEL: 'tcg', VMS_IMAGES_DIR: '/images' })), 'vm1', { kind: 'appvm', label: 'work' }, { memoryMiB: 512, vcpus: 1, withPrivate: true }))
+    .replace('</metadata>', `${serializeXml(firewallElement(rules))}</metadata>`);
+  const edited = editDomainXml(domain, setMetadata({ kind: 'appvm', label: 'hobby' }));
+  assert.deepEqual(readFirewall(child(parseXml(edited), 'metadata')), rules);
+  assert.equal(readDomain(edited)!.meta.label, 'hobby');
+});
+
+test('a VM’s filters: clean-traffic always, then its rules in order in their own ebtables chain', () => {
+  const root = buildRootFilterTree('vm1');
+  assert.equal(root.attrs.name, filterName('vm1'));
+  assert.equal(root.attrs.chain, 'root');
+  assert.deepEqual(root.children.map((c) => typeof c === 'object' && c.attrs.filter), ['clean-traffic', rulesFilterName('vm1')]);
+
+  const tree = buildRulesFilterTree('vm1', [
+    { rule: { action: 'allow', dst: '10.0.0.0/8', proto: 'tcp', ports: { from: 443, to: 443 } }, destinations: [cidr('10.0.0.0/8')] },
+    { rule: { action: 'deny', dst: 'example.org' }, destinations: [cidr('192.0.2.1'), cidr('192.0.2.2')] },
+    { rule: { action: 'allow', dst: 'nowhere.invalid' }, destinations: [] },
+    { rule: { action: 'deny' } },
+  ], '0f0f0f0f-0000-4000-8000-000000000000');
+  assert.equal(tree.attrs.chain, 'ipv4-vmsfw');
+  assert.equal(tree.attrs.priority, '-690', 'after anti-spoofing (-710), before clean-traffic accepts IPv4 (-650)');
+  const rules = tree.children.filter((c): c is Exclude<typeof c, string> => typeof c === 'object' && c.name === 'rule');
+  const summary = rules.map((r) => `${r.attrs.action} ${r.attrs.direction} ${r.attrs.priority} ${JSON.stringify((r.children[0] as { attrs: object }).attrs)}`);
+  assert.deepEqual(summary, [
+    'return out 0 {"protocol":"udp","srcportstart":"68","dstportstart":"67"}',
+    'return out 1 {"dstipaddr":"10.0.0.0","dstipmask":"8","protocol":"tcp","dstportstart":"443","dstportend":"443"}',
+    'drop out 2 {"dstipaddr":"192.0.2.1","dstipmask":"32"}',
+    'drop out 2 {"dstipaddr":"192.0.2.2","dstipmask":"32"}',
+    'drop out 4 {}',
+  ]);
+});
+
+test('the host guard lets guests reach only DHCP and their own bridge’s DNS; the forward guard closes networks', () => {
+  const nets = [
+    { bridge: 'vms-work', gateway: '10.231.1.1', policy: defaultPolicy('hobby') },
+    { bridge: 'vms-vault', gateway: '10.231.2.1', policy: defaultPolicy('vault') },
+  ];
+  const v4 = guardRulesV4(nets);
+  assert.match(v4, /^\*filter\n:VMS_HOST_GUARD - \[0:0\]\n/);
+  assert.match(v4, /--ctstate ESTABLISHED,RELATED -j RETURN\n/);
+  assert.match(v4, /-p udp --sport 68 --dport 67 -j RETURN\n/);
+  assert.match(v4, /-i vms-work -d 10\.231\.1\.1\/32 -p udp --dport 53 -j RETURN\n/);
+  assert.ok(!v4.includes('vms-vault'), 'an offline label has no DNS');
+  assert.match(v4, /-j REJECT --reject-with icmp-admin-prohibited\nCOMMIT\n$/);
+  assert.match(guardRulesV6(), /-j DROP\nCOMMIT/);
+  const fwd = forwardGuardRules(nets);
+  assert.match(fwd, /^\*mangle\n/);
+  assert.match(fwd, /-A VMS_FWD_GUARD -o vms-work ! -i vms-work -j DROP\n/);
+  assert.match(fwd, /-A VMS_FWD_GUARD -i vms-vault ! -o vms-vault -j DROP\n/, 'offline: nothing leaves its bridge');
+  assert.ok(!/-i vms-work ! -o/.test(fwd), 'online: NAT out is libvirt’s business');
+});
+
+test('a VM joins its label network through its own filter; the NIC check sees what needs redefining', () => {
+  const ctx = makeContext(resolveConfig({}, { VMS_ACCEL: 'tcg', VMS_IMAGES_DIR: '/images' }));
+  const network = vmNetworkSpec({ name: 'vms-work', gateway: '10.231.1.1' }, 'mail');
+  assert.deepEqual(network, { type: 'network', network: 'vms-work', filter: { name: 'vms-fw-mail', parameters: { CTRL_IP_LEARNING: 'dhcp', DHCPSERVER: '10.231.1.1' } } });
+  const xml = buildDomainXml(vmDomainSpec(ctx, 'mail', { kind: 'appvm', label: 'work' }, { memoryMiB: 512, vcpus: 1, withPrivate: true, network, clipboard: false }));
+  const vm = readDomain(xml)!;
+  assert.equal(vm.network, 'vms-work');
+  assert.equal(vm.clipboard, false);
+  assert.equal(find(parseXml(xml), 'devices', 'interface', 'filterref')!.attrs.filter, 'vms-fw-mail');
+  assert.ok(hasNetwork(xml, network));
+  assert.ok(!hasNetwork(xml, vmNetworkSpec({ name: 'vms-hobby', gateway: '10.231.1.1' }, 'mail')), 'label changed');
+  assert.ok(!hasNetwork(xml, vmNetworkSpec({ name: 'vms-work', gateway: '10.231.9.1' }, 'mail')), 'network remade elsewhere');
+  assert.ok(!hasNetwork(xml, vmNetworkSpec({ name: 'vms-work', gateway: '10.231.1.1' }, 'mail2')), 'a clone still points at its source’s filter');
+  const userMode = buildDomainXml(vmDomainSpec(ctx, 'mail', { kind: 'appvm', label: 'work' }, { memoryMiB: 512, vcpus: 1, withPrivate: true }));
+  assert.ok(!hasNetwork(userMode, network), 'made before label networks');
+});
+
+test('generated network and nwfilter XML validate against libvirt’s schemas', async (t) => {
+  const found = await execa('sh', ['-c', 'command -v virt-xml-validate'], { reject: false });
+  if (found.exitCode !== 0) return t.skip('virt-xml-validate is not installed (libvirt-clients)');
+  const dir = await mkdtemp(join(tmpdir(), 'vms-isolation-'));
+  try {
+    const docs: Array<[string, string, string]> = [
+      ['online.xml', 'network', buildNetworkXml({ label: 'work', subnet: cidr('10.231.1.0/24'), policy: defaultPolicy('work') })],
+      ['vault.xml', 'network', buildNetworkXml({ label: 'vault', subnet: cidr('10.231.2.0/24'), policy: defaultPolicy('vault') })],
+      ['root.xml', 'nwfilter', serializeXml(buildRootFilterTree('mail', '0f0f0f0f-0000-4000-8000-000000000000'))],
+      ['rules.xml', 'nwfilter', serializeXml(buildRulesFilterTree('mail', [
+        { rule: { action: 'allow', proto: 'tcp', ports: { from: 443, to: 8443 } }, destinations: [cidr('10.0.0.0/8')] },
+        { rule: { action: 'deny', proto: 'icmp' } },
+        { rule: { action: 'deny' } },
+      ]))],
+    ];
+    for (const [file, schema, xml] of docs) {
+      await writeFile(join(dir, file), xml);
+      const result = await execa('virt-xml-validate', [join(dir, file), schema], { reject: false });
+      assert.equal(result.exitCode, 0, `${file}: ${result.stderr}${result.stdout}\n${xml}`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('network and firewall options are checked before anything runs', () => {
+  assert.deepEqual(policyChanges({ offline: true, clipboard: 'off' }, { requireSome: true }), { offline: true, clipboard: false });
+  assert.deepEqual(policyChanges({ online: true, 'share-vms': true }, { requireSome: true }), { offline: false, isolateVms: false });
+  assert.deepEqual(policyChanges({}, { requireSome: false }), {});
+  assert.throws(() => policyChanges({}, { requireSome: true }), /Say what to change/);
+  assert.throws(() => policyChanges({ offline: true, online: true }, { requireSome: true }), /not both/);
+  assert.throws(() => policyChanges({ clipboard: 'maybe' }, { requireSome: true }), /on or off/);
+
+  const rules = [parseRuleWords(['deny', 'proto=tcp', 'port=22']), parseRuleWords(['deny'])];
+  assert.equal(ruleIndex(rules, ['2']), 1);
+  assert.equal(ruleIndex(rules, ['deny', 'port=22', 'proto=tcp']), 0, 'by its words, in any order');
+  assert.throws(() => ruleIndex(rules, ['3']), /no rule 3: the VM has rules 1 to 2/);
+  assert.throws(() => ruleIndex(rules, ['allow']), /has no rule "allow"/);
+  assert.match(formatFirewall('mail', rules), /1  deny proto=tcp port=22\n {3}2  deny\n.*anything else: allow$/);
+  assert.match(formatFirewall('mail', []), /\(no rules\) anything else: allow/);
+  assert.match(formatNetworks([]), /No VM networks yet/);
+});
+
+/** An engine that records what it was asked to write. */
+function fakeEngine() {
+  const writes: string[] = [];
+  const engine = {
+    repair: async () => ({ removed: [], published: [] }),
+    firewall: async () => [parseRuleWords(['deny', 'proto=tcp', 'port=22'])],
+    setFirewall: async (name: string, rules: FirewallRule[]) => { writes.push(`${name}: ${rules.map(formatRule).join('; ')}`); },
+    networks: async () => [],
+    createNetwork: async (label: string) => { writes.push(`create ${label}`); throw new Error('unexpected'); },
+    setNetworkPolicy: async (label: string) => { writes.push(`set ${label}`); throw new Error('unexpected'); },
+    deleteNetwork: async (label: string) => { writes.push(`delete ${label}`); },
+  };
+  return { engine: engine as unknown as Engine, writes };
+}
+
+test('the CLI refuses bad rules and bad domains with one line, non-zero, and writes nothing', async () => {
+  const cases: string[][] = [
+    ['firewall', 'mail', 'add', 'permit'],
+    ['firewall', 'mail', 'add', 'deny', 'port=22'],
+    ['firewall', 'mail', 'add', 'deny', 'dst=10.1.2.3/8'],
+    ['firewall', 'mail', 'add', '--at', '9', 'deny'],
+    ['firewall', 'mail', 'del', '5'],
+    ['firewall', 'mail', 'del', 'allow'],
+    ['firewall', 'mail', 'frob'],
+    ['firewall', 'mail', 'list', 'extra'],
+    ['firewall', 'mail', 'set', '/nonexistent/policy'],
+    ['firewall', 'mail'],
+    ['network', 'set', 'work'],
+    ['network', 'set', 'work', '--offline', '--online'],
+    ['network', 'set', 'Work', '--offline'],
+    ['network', 'create', 'much-too-long-label'],
+    ['network', 'create', 'work', '--clipboard', 'maybe'],
+    ['network', 'delete', '../x'],
+    ['network', 'set', 'work', '--bogus'],
+  ];
+  for (const argv of cases) {
+    const { engine, writes } = fakeEngine();
+    const err: string[] = [];
+    const code = await runCli(argv, { engine, io: { out: () => undefined, err: (t) => err.push(t), interactive: false } });
+    assert.notEqual(code, 0, argv.join(' '));
+    assert.match(err.join(''), /^vms: [^\n]+\n$/, `${argv.join(' ')}: ${err.join('')}`);
+    assert.deepEqual(writes, [], argv.join(' '));
+  }
+  const { engine, writes } = fakeEngine();
+  const out: string[] = [];
+  const io = { out: (t: string) => out.push(t), err: () => undefined, interactive: false };
+  assert.equal(await runCli(['firewall', 'mail', 'add', '--at', '1', 'allow', 'dst=10.231.0.0/16', 'proto=tcp', 'port=22'], { engine, io }), 0);
+  assert.equal(await runCli(['firewall', 'mail', 'del', 'deny', 'proto=tcp', 'port=22'], { engine, io }), 0);
+  assert.deepEqual(writes, ['mail: allow dst=10.231.0.0/16 proto=tcp port=22; deny proto=tcp port=22', 'mail: ']);
+  assert.equal(await runCli(['firewall', 'mail', 'list', '--json'], { engine, io }), 0);
+  assert.deepEqual(JSON.parse(out.at(-1)!), { name: 'mail', rules: [{ number: 1, rule: 'deny proto=tcp port=22', action: 'deny', proto: 'tcp', ports: { from: 22, to: 22 } }], default: 'allow' });
+});
