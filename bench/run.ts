@@ -46,7 +46,8 @@ async function sizeSection(gib: number): Promise<Record<string, number>> {
     const image = join(t.imagesDir, 'data.qcow2');
     await execa('qemu-img', ['create', '-q', '-f', 'qcow2', image, `${gib + 4}G`]);
     process.stderr.write(`  writing ${gib} GiB of data…\n`);
-    await execa('qemu-io', ['-f', 'qcow2', '-c', `write -P 0x5a 0 ${gib}G`, image]);
+    // qemu-io writes at most 2 GiB per request: one request per GiB.
+    await execa('qemu-io', ['-f', 'qcow2', ...Array.from({ length: gib }, (_, i) => ['-c', `write -P 0x5a ${i}G 1G`]).flat(), image]);
     await vmsOk(t, ['template', 'import', 'tpl', image]);
     await vmsOk(t, ['create', 'src', '--template', 'tpl', '--standalone']);
     const uri = t.config.uri;

@@ -1,8 +1,12 @@
 /** Further benchmark sections; each issue adds its own file and one entry here. */
+import { dailyUseSections } from './daily-use.js';
+
 export interface BenchSection {
   title: string;
   /** Runs the measurements and returns the printed table. */
   run(): Promise<string>;
 }
 
-export const extraSections: BenchSection[] = [];
+export const extraSections: BenchSection[] = [
+  ...dailyUseSections,
+];

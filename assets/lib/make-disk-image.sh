@@ -4,6 +4,7 @@
 #
 # Usage: make-disk-image.sh --root DIR --esp DIR --out FILE [--size 2G] [--format qcow2|raw]
 #                           [--root-label vms-root] [--root-uuid UUID] [--esp-size 300M]
+#                           [--esp-uuid XXXX-XXXX]
 #
 #   --root DIR        tree for the root filesystem (ext4, built with mkfs.ext4 -d; owners and
 #                     modes are taken from the tree, so build it as root)
@@ -14,23 +15,28 @@
 #   --root-label L    ext4 label (default vms-root)
 #   --root-uuid UUID  ext4 UUID (default: random)
 #   --esp-size SIZE   ESP partition size (default 300M)
+#   --esp-uuid ID     FAT volume id of the ESP, XXXX-XXXX in hex as fstab's UUID= shows it
+#                     (default: random)
 #
 # Layout: GPT; partition 1 = ESP (type ef00, from sector 2048); partition 2 = root (type 8304,
 # "Linux x86-64 root" of the Discoverable Partitions Specification), the rest of the disk.
+# The sparse raw disk is made once and both filesystems are built in place at their partition
+# offsets (mkfs.fat --offset + mcopy -i disk@@offset, mkfs.ext4 -E offset), so the time does not
+# grow with the disk size.
 # On success prints to stdout, for fstab and kernel command lines:
 #   ROOT_UUID=…  ESP_UUID=XXXX-XXXX  ROOT_PARTUUID=…  ESP_PARTUUID=…   (one per line)
 # Needs: sgdisk (gdisk), mkfs.fat (dosfstools), mcopy (mtools), mkfs.ext4 (e2fsprogs >= 1.43),
-# dd, truncate, numfmt (coreutils), qemu-img (for qcow2).
+# truncate, numfmt (coreutils), qemu-img (for qcow2).
 set -euo pipefail
 
 die() { echo "make-disk-image: $*" >&2; exit 1; }
-usage() { sed -n '4,6s/^# \{0,1\}//p' "$0" >&2; echo "Run with --help for details." >&2; exit 2; }
+usage() { sed -n '4,7s/^# \{0,1\}//p' "$0" >&2; echo "Run with --help for details." >&2; exit 2; }
 help() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0; }
 
-root='' esp='' out='' size=2G format=qcow2 root_label=vms-root root_uuid='' esp_size=300M
+root='' esp='' out='' size=2G format=qcow2 root_label=vms-root root_uuid='' esp_size=300M esp_uuid=''
 while [ $# -gt 0 ]; do
   case $1 in
-    --root|--esp|--out|--size|--format|--root-label|--root-uuid|--esp-size)
+    --root|--esp|--out|--size|--format|--root-label|--root-uuid|--esp-size|--esp-uuid)
       [ $# -ge 2 ] || die "$1 needs a value" ;;&
     --root) root=$2; shift 2 ;;
     --esp) esp=$2; shift 2 ;;
@@ -40,6 +46,7 @@ while [ $# -gt 0 ]; do
     --root-label) root_label=$2; shift 2 ;;
     --root-uuid) root_uuid=$2; shift 2 ;;
     --esp-size) esp_size=$2; shift 2 ;;
+    --esp-uuid) esp_uuid=$2; shift 2 ;;
     -h|--help) help ;;
     *) echo "make-disk-image: unknown argument: $1" >&2; usage ;;
   esac
@@ -56,7 +63,14 @@ else
   root_uuid=$(cat /proc/sys/kernel/random/uuid)
 fi
 root_uuid=${root_uuid,,}
-tools=(sgdisk mkfs.fat mcopy mkfs.ext4 dd truncate numfmt)
+if [ -n "$esp_uuid" ]; then
+  [[ $esp_uuid =~ ^[0-9a-fA-F]{4}-[0-9a-fA-F]{4}$ ]] || die "--esp-uuid must be XXXX-XXXX (hex), not: $esp_uuid"
+  volid=${esp_uuid/-/}
+else
+  volid=$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')
+fi
+volid=${volid^^}
+tools=(sgdisk mkfs.fat mcopy mkfs.ext4 truncate numfmt)
 [ "$format" = raw ] || tools+=(qemu-img)
 for t in "${tools[@]}"; do command -v "$t" >/dev/null || die "missing tool: $t"; done
 
@@ -100,31 +114,28 @@ done
 esp_bytes=$(( (esp_last - esp_first + 1) * 512 ))
 root_bytes=$(( (root_last - root_first + 1) * 512 ))
 
-# ESP: FAT32 image file, filled with mcopy.
+# ESP: FAT32 made in place at its partition offset, filled with mcopy.
 esp_kib=$(du -sk "$esp" | cut -f1)
 [ "$esp_kib" -lt $((esp_bytes / 1024 - 1024)) ] || die "ESP content ($((esp_kib / 1024)) MiB) does not fit in the ${esp_mib} MiB ESP (use --esp-size)"
-volid=$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')
-volid=${volid^^}
-mkfs.fat -F 32 -n ESP -i "$volid" -C "$tmp/esp.img" $((esp_bytes / 1024)) >"$tmp/mkfs.fat.log" 2>&1 \
+mkfs.fat -F 32 -n ESP -i "$volid" --offset="$esp_first" "$disk" $((esp_bytes / 1024)) >"$tmp/mkfs.fat.log" 2>&1 \
   || die "mkfs.fat failed: $(tail -n1 "$tmp/mkfs.fat.log")"
 shopt -s nullglob dotglob
 esp_entries=("$esp"/*)
 shopt -u nullglob dotglob
 if [ ${#esp_entries[@]} -gt 0 ]; then
-  mcopy -s -p -m -Q -i "$tmp/esp.img" "${esp_entries[@]}" ::/ >"$tmp/mcopy.log" 2>&1 \
+  mcopy -s -p -m -Q -i "$disk@@$((esp_first * 512))" "${esp_entries[@]}" ::/ >"$tmp/mcopy.log" 2>&1 \
     || die "mcopy to the ESP failed: $(grep -v 'geometry' "$tmp/mcopy.log" | tail -n1)"
 fi
-dd if="$tmp/esp.img" of="$disk" bs=1M seek=$((esp_first * 512)) oflag=seek_bytes conv=notrunc,sparse status=none
-rm -f "$tmp/esp.img"
 
-# Root: ext4 image file populated from the tree.
+# Root: ext4 made in place at its partition offset, populated from the tree. The size is given
+# with a k suffix (without one mke2fs reads it as blocks); nodiscard: punching holes in a fresh
+# sparse file gains nothing.
 root_kib=$(du -sk "$root" | cut -f1)
 [ "$root_kib" -lt $((root_bytes / 1024)) ] || die "root tree ($((root_kib / 1024)) MiB) does not fit in the $((root_bytes / mib)) MiB root partition (use --size)"
-truncate -s "$root_bytes" "$tmp/root.img"
-mkfs.ext4 -q -F -L "$root_label" -U "$root_uuid" -d "$root" "$tmp/root.img" >"$tmp/mkfs.ext4.log" 2>&1 \
+mkfs.ext4 -q -F -L "$root_label" -U "$root_uuid" -E "offset=$((root_first * 512)),nodiscard" -d "$root" \
+  "$disk" "$((root_bytes / 1024))k" >"$tmp/mkfs.ext4.log" 2>&1 \
   || die "mkfs.ext4 -d failed (root tree too big for the partition?): $(tail -n1 "$tmp/mkfs.ext4.log")"
-dd if="$tmp/root.img" of="$disk" bs=1M seek=$((root_first * 512)) oflag=seek_bytes conv=notrunc,sparse status=none
-rm -f "$tmp/root.img"
+[ "$(stat -c %s "$disk")" -eq "$disk_bytes" ] || die "the disk image changed size while building the filesystems"
 
 if [ "$format" = qcow2 ]; then
   qemu-img convert -f raw -O qcow2 "$disk" "$tmp/disk.qcow2" >"$tmp/qemu-img.log" 2>&1 \

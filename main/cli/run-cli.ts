@@ -29,7 +29,8 @@ export function mainHelp(): string {
     'Verbs:',
     ...verbs,
     '',
-    'Every verb takes --help. Environment: VMS_URI (libvirt URI), VMS_IMAGES_DIR, VMS_ACCEL=kvm|tcg, VMS_CONFIG_DIR.',
+    'Every verb takes --help. Environment: VMS_URI (libvirt URI), VMS_IMAGES_DIR, VMS_ACCEL=kvm|tcg, VMS_CONFIG_DIR,',
+    'VMS_PKG_CACHE_DIR (package caches), VMS_DISPOSABLE_POOL (preloaded disposables per template, 0-8).',
   ].join('\n');
 }
 

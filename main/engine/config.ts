@@ -17,6 +17,12 @@ export interface EngineConfig {
   defaultDiskSize: string;
   /** Per-domain colors for the tray and viewer titles. */
   labelColors: Record<string, string>;
+  /** Root of the pacman caches shared with VMs over virtiofs: `shared/` (read-only in guests) and `<vm>/`. */
+  pkgCacheDir: string;
+  /** Booted, paused disposables kept ready per template (0 turns the pool off). */
+  disposablePoolSize: number;
+  /** Where host USB devices are read from (`<sysfsRoot>/bus/usb/devices`); tests point it at a tree they build. */
+  sysfsRoot: string;
 }
 
 export const DEFAULT_LABEL_COLORS: Record<string, string> = {
@@ -47,9 +53,21 @@ export const DEFAULTS = {
   defaultMemoryMiB: 2048,
   defaultVcpus: 2,
   defaultDiskSize: '10G',
+  pkgCacheDir: '/var/lib/libvirt/filesystems/pkg',
+  disposablePoolSize: 1,
+  sysfsRoot: '/sys',
 } as const;
 
-/** Builds a config from stored settings, with VMS_URI, VMS_IMAGES_DIR and VMS_ACCEL taking precedence. */
+function poolSize(value: string | undefined, setting: number | undefined): number {
+  if (value === undefined || value === '') return setting ?? DEFAULTS.disposablePoolSize;
+  if (!/^\d$/.test(value)) throw new VmsError(`VMS_DISPOSABLE_POOL=${value} is not understood: use a number from 0 to 8.`);
+  return Math.min(Number(value), 8);
+}
+
+/**
+ * Builds a config from stored settings, with VMS_URI, VMS_IMAGES_DIR, VMS_ACCEL, VMS_PKG_CACHE_DIR,
+ * VMS_DISPOSABLE_POOL and VMS_SYSFS_ROOT taking precedence.
+ */
 export function resolveConfig(settings: Partial<EngineConfig> = {}, env: NodeJS.ProcessEnv = process.env): EngineConfig {
   return {
     uri: env.VMS_URI || settings.uri || DEFAULTS.uri,
@@ -61,6 +79,9 @@ export function resolveConfig(settings: Partial<EngineConfig> = {}, env: NodeJS.
     defaultVcpus: settings.defaultVcpus || DEFAULTS.defaultVcpus,
     defaultDiskSize: settings.defaultDiskSize || DEFAULTS.defaultDiskSize,
     labelColors: { ...DEFAULT_LABEL_COLORS, ...settings.labelColors },
+    pkgCacheDir: env.VMS_PKG_CACHE_DIR || settings.pkgCacheDir || DEFAULTS.pkgCacheDir,
+    disposablePoolSize: poolSize(env.VMS_DISPOSABLE_POOL, settings.disposablePoolSize),
+    sysfsRoot: env.VMS_SYSFS_ROOT || settings.sysfsRoot || DEFAULTS.sysfsRoot,
   };
 }
 

@@ -6,6 +6,8 @@ import { replaceWithOverlay } from './disk-store.js';
 import { getTemplate } from './inventory.js';
 import { isLockHeld } from './name-lock.js';
 import { assertLabel } from './names.js';
+import { prepareVmNetwork, pruneDisposableFilters, removeVmFilters } from './network/vm-network.js';
+import { prepareVmCacheForStart, removeVmCache } from './pkg-cache.js';
 import { createVmFolder, publishedImage } from './templates.js';
 import { defineAndRead, domainStatus } from './tools/virsh.js';
 import type { VmInfo } from './types.js';
@@ -52,14 +54,19 @@ export async function createDisposable(ctx: EngineContext, options: DisposableOp
   const template = await getTemplate(ctx, templateName);
   const image = publishedImage(ctx, template);
   const name = await freeDisposableName(ctx);
+  await pruneDisposableFilters(ctx).catch(() => undefined);
   return createVmFolder(ctx, name, async () => {
     await writeFile(ctx.layout.disposableMarker(name), template.name);
     await replaceWithOverlay(ctx.layout.rootDisk(name), image);
+    const net = await prepareVmNetwork(ctx, name, label);
     const spec = vmDomainSpec(ctx, name, { kind: 'disposable', label, template: template.name, preloaded: options.preloaded, created: new Date().toISOString() }, {
       memoryMiB: options.memoryMiB ?? ctx.config.defaultMemoryMiB,
       vcpus: ctx.config.defaultVcpus,
       withPrivate: false,
+      network: net?.network,
+      clipboard: net?.clipboard,
     });
+    await prepareVmCacheForStart(ctx, name);
     return defineAndRead(ctx.config.uri, buildDomainXml(spec), name, { transient: true, paused: options.paused });
   });
 }
@@ -70,6 +77,8 @@ export async function reapDisposable(ctx: EngineContext, name: string): Promise<
   if (await domainStatus(ctx.config.uri, name)) return false;
   if (await isLockHeld(ctx.layout.lock(name))) return false;
   await rm(ctx.layout.vmDir(name), { recursive: true, force: true });
+  await removeVmCache(ctx, name);
+  await removeVmFilters(ctx, name).catch(() => undefined);
   return true;
 }
 

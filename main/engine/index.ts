@@ -4,8 +4,17 @@
 import { resolveConfig, type EngineConfig } from './config.js';
 import { makeContext, type EngineContext } from './context.js';
 import { watchLifecycle, type LifecycleEvent, type LifecycleWatch, type WatchOptions } from './events.js';
+import { bridgeConsole, readConsoleLog, type BridgeOptions } from './console.js';
 import { createDisposable, reapDisposable, watchDisposable, type DisposableOptions } from './disposable.js';
+import { fillDisposablePool, readyPreloaded, takePreloaded, type FillOptions } from './disposable-pool.js';
+import { cacheUsage, pruneCaches, removeOrphanCaches, type FolderUsage, type PruneResult } from './pkg-cache.js';
+import { setVmClipboard, type ClipboardChange } from './spice.js';
+import { attachUsb, detachUsb, hotplug, listUsb, unplug, type HotplugTarget, type UsbDeviceUse } from './usb.js';
 import { findVm, getVm, listVms } from './inventory.js';
+import { createLabelNetwork, deleteLabelNetwork, listLabelNetworks, setLabelPolicy, type LabelNetworkState } from './network/label-networks.js';
+import type { FirewallRule } from './network/firewall.js';
+import type { LabelPolicy } from './network/network-xml.js';
+import { readVmFirewall, writeVmFirewall } from './network/vm-network.js';
 import { killVm, restartVm, startVm, stopVm, type StopOptions } from './lifecycle.js';
 import { repair } from './repair.js';
 import { importTemplate } from './templates.js';
@@ -35,12 +44,48 @@ export class Engine {
   kill(name: string): Promise<void> { return killVm(this.ctx, name); }
   restart(name: string, options?: StopOptions): Promise<VmInfo> { return restartVm(this.ctx, name, options); }
   delete(name: string): Promise<void> { return deleteVm(this.ctx, name); }
-  disposable(options?: DisposableOptions): Promise<VmInfo> { return createDisposable(this.ctx, options); }
+  /** A disposable: a preloaded one from the pool when there is one ready, else a new one (started cold). */
+  async disposable(options: DisposableOptions = {}): Promise<VmInfo> {
+    return (await takePreloaded(this.ctx, options)) ?? createDisposable(this.ctx, options);
+  }
+  /** Tops the template's pool of preloaded disposables up to `disposablePoolSize` (slow: run it in the background). */
+  fillDisposablePool(template?: string, options?: FillOptions): Promise<string[]> { return fillDisposablePool(this.ctx, template, options); }
+  /** The template's preloaded disposables that are booted, paused and ready to hand out. */
+  readyDisposables(template: string): Promise<VmInfo[]> { return readyPreloaded(this.ctx, template); }
   watchDisposable(name: string): Promise<void> { return watchDisposable(this.ctx, name); }
   reapDisposable(name: string): Promise<boolean> { return reapDisposable(this.ctx, name); }
   repair() { return repair(this.ctx); }
   displayUri(name: string): Promise<string | undefined> { return domainDisplay(this.ctx.config.uri, name); }
   consolePty(name: string): Promise<string> { return ttyConsole(this.ctx.config.uri, name); }
+  /** Drives a VM's serial console from streams (no terminal needed); Ctrl+] detaches. */
+  bridgeConsole(name: string, input: NodeJS.ReadableStream, output: NodeJS.WritableStream, options?: BridgeOptions): Promise<number> { return bridgeConsole(this.ctx, name, input, output, options); }
+  /** The serial console log (every boot appended), or undefined before the first start. */
+  consoleLog(name: string): Promise<string | undefined> { return readConsoleLog(this.ctx, name); }
+  setClipboard(name: string, enabled: boolean): Promise<ClipboardChange> { return setVmClipboard(this.ctx, name, enabled); }
+  /** Sizes of the shared package cache and of each VM's own. */
+  async cacheUsage(): Promise<FolderUsage[]> { return cacheUsage(this.ctx, new Set((await this.list()).map((vm) => vm.name))); }
+  /** Keeps the newest `keep` versions of each package in every cache, and drops the caches of VMs that are gone. */
+  async pruneCache(keep: number, options: { dryRun?: boolean } = {}): Promise<{ pruned: PruneResult[]; orphans: string[] }> {
+    const pruned = await pruneCaches(this.ctx, keep, options);
+    const orphans = options.dryRun ? [] : await removeOrphanCaches(this.ctx, new Set((await this.list()).map((vm) => vm.name)));
+    return { pruned, orphans };
+  }
+  usbList(): Promise<UsbDeviceUse[]> { return listUsb(this.ctx); }
+  usbAttach(vm: string, device: string, options?: { persist?: boolean }): Promise<UsbDeviceUse> { return attachUsb(this.ctx, vm, device, options); }
+  usbDetach(vm: string, device: string, options?: { persist?: boolean }): Promise<number> { return detachUsb(this.ctx, vm, device, options); }
+  /** Hot-plugs any device XML (a hostdev, a USB disk, …) into a VM and/or its config. */
+  hotplug(vm: string, deviceXml: string, target: HotplugTarget): Promise<void> { return hotplug(this.ctx, vm, deviceXml, target); }
+  unplug(vm: string, deviceXml: string, target: HotplugTarget): Promise<void> { return unplug(this.ctx, vm, deviceXml, target); }
+  /** The domain labels' networks, with their policy (offline, isolate-vms, clipboard) and subnet. */
+  networks(): Promise<LabelNetworkState[]> { return listLabelNetworks(this.ctx); }
+  createNetwork(label: string, policy?: Partial<LabelPolicy>): Promise<LabelNetworkState> { return createLabelNetwork(this.ctx, label, policy); }
+  /** Changes a label's policy (makes its network if it has none); offline/isolate-vms are refused while its VMs run. */
+  setNetworkPolicy(label: string, changes: Partial<LabelPolicy>): Promise<LabelNetworkState> { return setLabelPolicy(this.ctx, label, changes); }
+  deleteNetwork(label: string): Promise<void> { return deleteLabelNetwork(this.ctx, label); }
+  /** A VM's outbound firewall rules, in order. */
+  firewall(name: string): Promise<FirewallRule[]> { return readVmFirewall(this.ctx, name); }
+  /** Replaces a VM's firewall rules; a running VM gets them at once. */
+  setFirewall(name: string, rules: readonly FirewallRule[]): Promise<void> { return writeVmFirewall(this.ctx, name, rules); }
   /** Follows libvirt's lifecycle events (every domain, not only vms's) until `stop()`. */
   watchLifecycle(onEvent: (event: LifecycleEvent) => void, options?: WatchOptions): LifecycleWatch { return watchLifecycle(this.ctx.config.uri, onEvent, options); }
 }
@@ -49,4 +94,8 @@ export { VmsError, isVmsError } from './errors.js';
 export { resolveConfig, type EngineConfig } from './config.js';
 export type { VmInfo, VmKind, VmMeta, VmState } from './types.js';
 export { vmNameProblem, labelProblem } from './names.js';
+export { defaultPolicy, type LabelPolicy } from './network/network-xml.js';
+export type { LabelNetworkState } from './network/label-networks.js';
+export { formatRule, parseRuleWords, parsePolicy, type FirewallRule } from './network/firewall.js';
+export { usbMenuModel, type UsbDeviceUse, type UsbMenuDevice, type UsbMenuItem } from './usb.js';
 export { parseLifecycleLine, type LifecycleEvent, type LifecycleEventName, type LifecycleWatch } from './events.js';

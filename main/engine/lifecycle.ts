@@ -4,6 +4,8 @@ import { reapDisposable } from './disposable.js';
 import { VmsError } from './errors.js';
 import { getTemplate, getVm } from './inventory.js';
 import { withNameLock } from './name-lock.js';
+import { joinLabelNetwork } from './network/vm-network.js';
+import { prepareVmCacheForStart } from './pkg-cache.js';
 import { markTemplateUpdating, publishedImage, publishTemplate, pruneTemplateVersions } from './templates.js';
 import { destroyDomain, domainStatus, resumeDomain, shutdownDomain, startDomain } from './tools/virsh.js';
 import type { VmInfo } from './types.js';
@@ -26,6 +28,8 @@ export async function startVm(ctx: EngineContext, name: string): Promise<VmInfo>
       await replaceWithOverlay(ctx.layout.rootDisk(name), publishedImage(ctx, template));
     }
     if (vm.meta.kind === 'template') await markTemplateUpdating(ctx, vm);
+    if (vm.sharedFolders?.length) await prepareVmCacheForStart(ctx, name);
+    await joinLabelNetwork(ctx, name);
     await startDomain(ctx.config.uri, name);
   });
   if (vm.meta.kind === 'appvm') await pruneTemplateVersions(ctx, vm.meta.template!);

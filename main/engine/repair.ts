@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { EngineContext } from './context.js';
 import { pruneBases } from './disk-store.js';
 import { isLockHeld } from './name-lock.js';
+import { removeVmCache } from './pkg-cache.js';
 import { publishTemplate } from './templates.js';
 import { listDomains } from './tools/virsh.js';
 
@@ -61,6 +62,7 @@ export async function repair(ctx: EngineContext): Promise<RepairReport> {
       if (updating && domain.state === 'shut off' && (await publishTemplate(ctx, name))) report.published.push(name);
     } else if (pending || disposable) {
       await rm(ctx.layout.vmDir(name), { recursive: true, force: true });
+      await removeVmCache(ctx, name);
       report.removed.push(name);
     }
   }

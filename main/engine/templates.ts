@@ -6,6 +6,8 @@ import { VmsError } from './errors.js';
 import { findVm, getVm, vmFromSnapshot } from './inventory.js';
 import { withNameLock } from './name-lock.js';
 import { assertLabel, assertVmName } from './names.js';
+import { retireStalePreloaded } from './disposable-pool.js';
+import { ensureVmCache, pkgLayout, pkgSharedFolders } from './pkg-cache.js';
 import { templateVersionOf } from './storage-layout.js';
 import { defineAndRead, defineDomain, domainStatus, dumpXml, type DomainSnapshot } from './tools/virsh.js';
 import { convertToQcow2, imageInfo } from './tools/qemu-img.js';
@@ -51,6 +53,7 @@ export async function importTemplate(ctx: EngineContext, name: string, image: st
     await chmod(v1, 0o444);
     const work = ctx.layout.templateVersion(name, 2);
     await replaceWithOverlay(work, v1);
+    await ensureVmCache(ctx, name);
     return defineAndRead(ctx.config.uri, buildDomainXml({
       name,
       meta: { kind: 'template', label, imageVersion: 1, created: new Date().toISOString() },
@@ -62,6 +65,7 @@ export async function importTemplate(ctx: EngineContext, name: string, image: st
       consoleLogPath: ctx.layout.consoleLog(name),
       network: { type: 'user' },
       clipboard: true,
+      sharedFolders: pkgSharedFolders(pkgLayout(ctx), name),
     }), name);
   });
 }
@@ -124,6 +128,8 @@ export async function publishTemplate(ctx: EngineContext, name: string): Promise
     setDiskSource('vda', work),
     setMetadata({ ...template.meta, imageVersion: next, updating: false })));
   await rm(ctx.layout.updatingMarker(name), { force: true });
+  // Preloaded disposables of the old version would hand out an outdated system: they go.
+  await retireStalePreloaded(ctx, name);
   await pruneTemplateVersions(ctx, name);
   return true;
 }

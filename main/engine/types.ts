@@ -47,4 +47,6 @@ export interface VmInfo {
   /** The NIC's libvirt network, when it has one. */
   network?: string;
   clipboard: boolean;
+  /** Host folders shared over virtiofs (the pacman caches), by mount tag. */
+  sharedFolders?: Array<{ tag: string; source: string }>;
 }

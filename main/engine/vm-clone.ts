@@ -8,7 +8,8 @@ import { assertVmName } from './names.js';
 import { createVmFolder, publishedImage } from './templates.js';
 import { defineAndRead, dumpXml } from './tools/virsh.js';
 import type { VmInfo } from './types.js';
-import { editDomainXml, forgetIdentity, setConsoleLog, setDiskSource, setMetadata, setName, setNvramPath } from './xml/domain-edit.js';
+import { editDomainXml, forgetIdentity, setConsoleLog, setDiskSource, setMetadata, setName, setNvramPath, setSharedFolderSource } from './xml/domain-edit.js';
+import { ensureVmCache, pkgLayout, VM_TAG } from './pkg-cache.js';
 
 export interface CloneOptions {
   /** An independent copy (reflink where possible) instead of a linked, copy-on-write clone. */
@@ -56,6 +57,7 @@ export async function cloneVm(ctx: EngineContext, sourceName: string, name: stri
       newPaths.set(disk.target, target);
     }
     await copyNvram(source.nvramPath, ctx.layout.nvram(name));
+    await ensureVmCache(ctx, name);
     const meta = { ...source.meta, created: new Date().toISOString(), updating: false, preloaded: false, ...(source.meta.kind === 'template' ? { imageVersion: 1 } : {}) };
     const xml = await dumpXml(ctx.config.uri, sourceName, { inactive: true });
     return defineAndRead(ctx.config.uri, editDomainXml(xml,
@@ -64,7 +66,8 @@ export async function cloneVm(ctx: EngineContext, sourceName: string, name: stri
       setMetadata(meta),
       ...[...newPaths].map(([target, path]) => setDiskSource(target, path)),
       setNvramPath(ctx.layout.nvram(name)),
-      setConsoleLog(ctx.layout.consoleLog(name))), name);
+      setConsoleLog(ctx.layout.consoleLog(name)),
+      setSharedFolderSource(VM_TAG, pkgLayout(ctx).vmDir(name))), name);
   }));
 }
 

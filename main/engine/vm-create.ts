@@ -4,10 +4,12 @@ import { independentCopy, replaceWithOverlay } from './disk-store.js';
 import { getTemplate } from './inventory.js';
 import { assertLabel, assertVmName } from './names.js';
 import { createVmFolder, publishedImage } from './templates.js';
+import { ensureVmCache, pkgLayout, pkgSharedFolders } from './pkg-cache.js';
 import { createPrivateDisk } from './tools/filesystem.js';
 import { defineAndRead } from './tools/virsh.js';
 import type { VmInfo, VmMeta } from './types.js';
-import { buildDomainXml, type DomainSpec } from './xml/domain-build.js';
+import { buildDomainXml, type DomainSpec, type NetworkSpec } from './xml/domain-build.js';
+import { prepareVmNetwork } from './network/vm-network.js';
 import { VmsError } from './errors.js';
 
 export interface CreateOptions {
@@ -22,7 +24,7 @@ export interface CreateOptions {
 }
 
 /** The domain description for a VM with root (vda) and private (vdb) disks; pure. */
-export function vmDomainSpec(ctx: EngineContext, name: string, meta: VmMeta, options: { memoryMiB: number; vcpus: number; withPrivate: boolean }): DomainSpec {
+export function vmDomainSpec(ctx: EngineContext, name: string, meta: VmMeta, options: { memoryMiB: number; vcpus: number; withPrivate: boolean; network?: NetworkSpec; clipboard?: boolean }): DomainSpec {
   return {
     name,
     meta: { ...meta, color: meta.color ?? ctx.config.labelColors[meta.label] },
@@ -35,8 +37,11 @@ export function vmDomainSpec(ctx: EngineContext, name: string, meta: VmMeta, opt
     ],
     nvramPath: ctx.layout.nvram(name),
     consoleLogPath: ctx.layout.consoleLog(name),
-    network: { type: 'user' },
-    clipboard: true,
+    // The label's network (network/vm-network.ts prepares it); QEMU's user-mode network where there is none.
+    network: options.network ?? { type: 'user' },
+    clipboard: options.clipboard ?? true,
+    // The pacman caches: shared (read-only) and the VM's own.
+    sharedFolders: pkgSharedFolders(pkgLayout(ctx), name),
   };
 }
 
@@ -67,7 +72,9 @@ export async function createVm(ctx: EngineContext, name: string, options: Create
     if (kind === 'standalone') await independentCopy(image, ctx.layout.rootDisk(name));
     else await replaceWithOverlay(ctx.layout.rootDisk(name), image);
     await createPrivateDisk(ctx.layout.privateDisk(name), diskSize);
+    await ensureVmCache(ctx, name);
     const meta: VmMeta = { kind, label, template: template.name, created: new Date().toISOString() };
-    return defineAndRead(ctx.config.uri, buildDomainXml(vmDomainSpec(ctx, name, meta, { memoryMiB, vcpus, withPrivate: true })), name);
+    const net = await prepareVmNetwork(ctx, name, label);
+    return defineAndRead(ctx.config.uri, buildDomainXml(vmDomainSpec(ctx, name, meta, { memoryMiB, vcpus, withPrivate: true, network: net?.network, clipboard: net?.clipboard })), name);
   });
 }

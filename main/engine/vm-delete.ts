@@ -5,6 +5,8 @@ import { backingUsers, pruneBases } from './disk-store.js';
 import { VmsError } from './errors.js';
 import { getVm, listVms } from './inventory.js';
 import { withNameLock } from './name-lock.js';
+import { removeVmFilters } from './network/vm-network.js';
+import { removeVmCache } from './pkg-cache.js';
 import { pruneTemplateVersions } from './templates.js';
 import { destroyDomain, undefineDomain } from './tools/virsh.js';
 
@@ -33,6 +35,8 @@ export async function deleteVm(ctx: EngineContext, name: string): Promise<void> 
     if (vm.state !== 'shut off') await destroyDomain(ctx.config.uri, name);
     if (vm.persistent) await undefineDomain(ctx.config.uri, name);
     await rm(ctx.layout.vmDir(name), { recursive: true, force: true });
+    await removeVmCache(ctx, name);
+    await removeVmFilters(ctx, name);
   });
   await pruneBases(ctx);
   if (vm.meta.template) await pruneTemplateVersions(ctx, vm.meta.template);

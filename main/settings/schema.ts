@@ -12,6 +12,8 @@ export interface Settings {
   defaultVcpus?: number;
   defaultDiskSize?: string;
   labelColors?: Record<string, string>;
+  /** Root of the pacman caches shared with VMs (`shared/` read-only, `<vm>/` per VM). */
+  pkgCacheDir?: string;
   /** How many paused disposables to keep ready (0 turns the pool off). */
   disposablePoolSize?: number;
   /** Electron accelerator for "New disposable", where the desktop delivers global shortcuts. */
@@ -31,6 +33,7 @@ export const settingsSchema = {
   defaultVcpus: { type: 'integer', minimum: 1, maximum: 256 },
   defaultDiskSize: { type: 'string', pattern: '^[1-9][0-9]{0,5}[KMGT]?$' },
   labelColors: { type: 'object', additionalProperties: { type: 'string', pattern: '^#[0-9a-fA-F]{6}$' } },
+  pkgCacheDir: { type: 'string', pattern: '^/' },
   disposablePoolSize: { type: 'integer', minimum: 0, maximum: 8, default: 1 },
   hotkey: { type: 'string', default: 'Super+Shift+D' },
   autostart: { type: 'boolean', default: false },

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { VmsError } from '../../engine/errors.js';
 import { openViewer } from '../../engine/viewer.js';
+import { coloredViewerEnv } from '../../engine/viewer-color.js';
 import type { Command } from '../command.js';
 
 export const view: Command = {
@@ -10,30 +10,35 @@ export const view: Command = {
   usage: 'NAME',
   positionals: { min: 1, max: 1, names: ['NAME'] },
   async run({ engine, io }, { positionals: [name] }) {
-    const { uri } = await openViewer(engine, name);
+    // The header bar in the domain color (remote-viewer has no option for it; GTK CSS does it).
+    const vm = await engine.info(name);
+    const env = await coloredViewerEnv(vm.meta.color ?? engine.config.labelColors[vm.meta.label]);
+    const { uri } = await openViewer(engine, name, { env });
     io.out(`Opened ${uri} for "${name}".`);
   },
 };
 
 export const consoleCommand: Command = {
   name: 'console',
-  summary: 'Attach to the VM’s serial console (detach with Ctrl+]); --log prints what it said',
+  summary: 'Attach to the VM’s serial console (detach with Ctrl+]; works from scripts too); --log prints what it said',
   usage: 'NAME [--log]',
   positionals: { min: 1, max: 1, names: ['NAME'] },
   options: { log: { type: 'boolean', description: 'Print the console log instead of attaching' } },
   async run({ engine, io }, { positionals: [name], values }) {
     const vm = await engine.info(name);
     if (values.log) {
-      const path = engine.ctx.layout.consoleLog(name);
-      try {
-        io.out(await readFile(path, 'utf8'));
-      } catch {
-        throw new VmsError(`"${name}" has no console log yet: start it once (vms start ${name}).`);
-      }
+      const log = await engine.consoleLog(name);
+      if (log === undefined) throw new VmsError(`"${name}" has no console log yet: start it once (vms start ${name}).`);
+      io.out(log);
       return;
     }
     if (vm.state !== 'running' && vm.state !== 'paused') throw new VmsError(`"${name}" is ${vm.state}: start it first (vms start ${name}).`);
-    if (!process.stdin.isTTY) throw new VmsError('The console needs a terminal: run `vms console` in one, or read the log with --log.');
+    // Without a terminal (a script, a pipe), the console's pty is bridged to stdin and stdout directly.
+    if (!process.stdin.isTTY) {
+      const code = await engine.bridgeConsole(name, process.stdin, process.stdout);
+      process.stdin.destroy();
+      return code;
+    }
     const child = spawn('virsh', ['-c', engine.config.uri, 'console', '--force', name], { stdio: 'inherit' });
     return new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
   },

@@ -1,13 +1,20 @@
 import type { Command } from '../command.js';
 import { clone, create, remove } from './create.js';
 import { consoleCommand, view } from './display.js';
-import { disposable, watchDisposable } from './disposable.js';
+import { cache, cachePrune } from './cache.js';
+import { clipboard } from './clipboard.js';
+import { disposable, fillDisposablePool, watchDisposable } from './disposable.js';
+import { firewall } from './firewall.js';
 import { info, list } from './inventory.js';
 import { kill, restart, start, stop } from './lifecycle.js';
+import { networkCreate, networkDelete, networkList, networkSet } from './network.js';
 import { templateBuild, templateImport } from './template.js';
+import { usbAttach, usbDetach, usbList } from './usb.js';
 
 /** Every verb, in the order `vms --help` lists them. */
 export const COMMANDS: Command[] = [
   list, info, create, clone, start, stop, kill, restart, remove, disposable,
-  templateBuild, templateImport, consoleCommand, view, watchDisposable,
+  templateBuild, templateImport, consoleCommand, view, clipboard, usbList, usbAttach, usbDetach, cache, cachePrune,
+  networkList, networkCreate, networkSet, networkDelete, firewall,
+  watchDisposable, fillDisposablePool,
 ];

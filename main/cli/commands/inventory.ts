@@ -4,11 +4,12 @@ import { formatInfo, formatList } from '../format.js';
 export const list: Command = {
   name: 'list',
   summary: 'List VMs grouped by domain, with their state',
-  usage: '',
+  usage: '[--all]',
   positionals: { min: 0, max: 0, names: [] },
   json: true,
-  async run({ engine, json, io }) {
-    const vms = (await engine.list()).filter((vm) => !vm.meta.preloaded);
+  options: { all: { type: 'boolean', short: 'a', description: 'Also the preloaded disposables waiting in the pool' } },
+  async run({ engine, json, io }, { values }) {
+    const vms = (await engine.list()).filter((vm) => values.all === true || !vm.meta.preloaded);
     io.out(json ? JSON.stringify(vms, null, 2) : formatList(vms));
   },
 };

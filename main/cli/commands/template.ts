@@ -4,6 +4,7 @@ import { execa } from 'execa';
 import { assetPath } from '../../engine/assets.js';
 import { VmsError } from '../../engine/errors.js';
 import { assertVmName } from '../../engine/names.js';
+import { pkgLayout } from '../../engine/pkg-cache.js';
 import type { Command } from '../command.js';
 
 export const templateImport: Command = {
@@ -42,12 +43,15 @@ export const templateBuild: Command = {
     const buildDir = join(engine.ctx.layout.root, '.build');
     await mkdir(buildDir, { recursive: true });
     const out = join(buildDir, `${name}.qcow2`);
-    const args = ['--name', name, '--out', out];
-    for (const key of ['profile', 'disk-size', 'packages', 'pacman-conf', 'user', 'password']) {
+    // The template's pacman reads the same shared cache every VM mounts read-only.
+    const args = ['--name', name, '--out', out, '--shared-cache', pkgLayout(engine.ctx).shared()];
+    for (const key of ['profile', 'disk-size', 'packages', 'pacman-conf', 'user']) {
       if (typeof values[key] === 'string') args.push(`--${key}`, values[key] as string);
     }
+    // Through the environment, so the password never shows in `ps`.
+    const env = typeof values.password === 'string' ? { VMS_TEMPLATE_PASSWORD: values.password } : {};
     try {
-      const build = await execa(templateBuildScript(), args, { stdout: 'inherit', stderr: 'inherit', reject: false });
+      const build = await execa(templateBuildScript(), args, { stdout: 'ignore', stderr: 'inherit', reject: false, env });
       if (build.exitCode !== 0) throw new VmsError(`Building the template "${name}" failed (see the messages above); nothing was imported.`);
       const vm = await engine.importTemplate(name, out);
       io.out(json ? JSON.stringify(vm, null, 2) : `Built and imported template "${vm.name}".`);

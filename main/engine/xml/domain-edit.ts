@@ -68,6 +68,13 @@ export const setClipboard = (enabled: boolean): DomainMutator => (domain) => {
   graphics.children.push(graphicsElement(enabled).children.find((c) => typeof c === 'object' && c.name === 'clipboard')!);
 };
 
+/** Points the virtiofs folder with this mount tag at another host folder (no-op when there is none). */
+export const setSharedFolderSource = (tag: string, dir: string): DomainMutator => (domain) => {
+  for (const fs of childElements(ensureChild(domain, 'devices'), 'filesystem')) {
+    if (child(fs, 'target')?.attrs.dir === tag) ensureChild(fs, 'source').attrs = { dir };
+  }
+};
+
 /** Replaces the VM's first NIC (or adds one). */
 export const setNetwork = (network: NetworkSpec): DomainMutator => (domain) => {
   const devices = ensureChild(domain, 'devices');

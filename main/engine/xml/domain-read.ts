@@ -38,7 +38,17 @@ export function readDomain(xml: string): VmDefinition | undefined {
     nvramPath: textOf(find(domain, 'os', 'nvram')),
     network: iface?.attrs.type === 'network' ? child(iface, 'source')?.attrs.network : undefined,
     clipboard,
+    sharedFolders: devices ? sharedFoldersOf(devices) : [],
   };
+}
+
+/** The domain's virtiofs folders. */
+export function sharedFoldersOf(devices: XmlElement): Array<{ tag: string; source: string }> {
+  return childElements(devices, 'filesystem').flatMap((fs) => {
+    const tag = child(fs, 'target')?.attrs.dir;
+    const source = child(fs, 'source')?.attrs.dir;
+    return tag && source ? [{ tag, source }] : [];
+  });
 }
 
 /** Normalises `virsh domstate` / `virsh list` wording. */

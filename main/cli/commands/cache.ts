@@ -1,0 +1,65 @@
+import { VmsError } from '../../engine/errors.js';
+import type { FolderUsage } from '../../engine/pkg-cache.js';
+import type { Command } from '../command.js';
+
+/** `1.4 GiB`, `312 MiB`, `0 B`. Pure. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${value} B` : `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
+}
+
+/** The table `vms cache` prints. Pure. */
+export function formatCacheUsage(folders: readonly FolderUsage[]): string {
+  const rows = folders.map((f) => [
+    f.name === 'shared' ? 'shared (read-only in VMs)' : f.hasVm === false ? `${f.name} (no such VM)` : f.name,
+    formatBytes(f.bytes),
+    `${f.files} file${f.files === 1 ? '' : 's'}`,
+  ]);
+  const total = folders.reduce((sum, f) => sum + f.bytes, 0);
+  rows.push(['total', formatBytes(total), '']);
+  const widths = [0, 1].map((i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => `${r[0].padEnd(widths[0])}  ${r[1].padStart(widths[1])}  ${r[2]}`.trimEnd()).join('\n');
+}
+
+export const cache: Command = {
+  name: 'cache',
+  summary: 'Show the size of the shared pacman cache and of each VM’s own',
+  usage: '',
+  positionals: { min: 0, max: 0, names: [] },
+  json: true,
+  async run({ engine, json, io }) {
+    const usage = await engine.cacheUsage();
+    io.out(json ? JSON.stringify(usage, null, 2) : `${formatCacheUsage(usage)}\n(in ${engine.config.pkgCacheDir})`);
+  },
+};
+
+export const cachePrune: Command = {
+  name: 'cache prune',
+  summary: 'Keep only the newest versions of each package in the pacman caches (like paccache)',
+  usage: '[--keep N] [--dry-run]',
+  positionals: { min: 0, max: 0, names: [] },
+  json: true,
+  options: {
+    keep: { type: 'string', short: 'k', valueName: 'N', description: 'Versions of each package to keep (default 2)' },
+    'dry-run': { type: 'boolean', short: 'n', description: 'Only say what would be removed' },
+  },
+  async run({ engine, json, io }, { values }) {
+    const keepText = (values.keep as string | undefined) ?? '2';
+    if (!/^\d{1,3}$/.test(keepText)) throw new VmsError(`--keep takes a whole number, such as --keep 2 (got "${keepText}").`);
+    const dryRun = values['dry-run'] === true;
+    const { pruned, orphans } = await engine.pruneCache(Number(keepText), { dryRun });
+    if (json) {
+      io.out(JSON.stringify({ dryRun, pruned, orphans }, null, 2));
+      return;
+    }
+    const lines = pruned.map((p) => `${p.folder}: ${dryRun ? 'would remove' : 'removed'} ${p.removed.length} file${p.removed.length === 1 ? '' : 's'} (${formatBytes(p.freedBytes)})`);
+    for (const name of orphans) lines.push(`${name}: removed the cache of a VM that no longer exists`);
+    io.out(lines.length > 0 ? lines.join('\n') : `Nothing to remove: every package has at most ${keepText} version${keepText === '1' ? '' : 's'}.`);
+  },
+};

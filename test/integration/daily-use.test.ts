@@ -1,0 +1,256 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { execa } from 'execa';
+import { markTemplateUpdating, publishTemplate } from '../../main/engine/templates.js';
+import { mountAt, parseMountInfo, pkgLayout, releaseSharedExport } from '../../main/engine/pkg-cache.js';
+import { CLI, makeTestEngine, testGuestImage, type TestEngine } from '../helpers/engine-fixture.js';
+import { sh, startAndConnect } from '../helpers/guest.js';
+import { SerialConsole } from '../helpers/serial-console.js';
+
+/**
+ * Daily use on booted TCG guests: the pacman caches over virtiofs (the shared one read-only, also after the
+ * host lost its bind mount), the serial console from a script and its log across boots, USB hot-plug with
+ * QEMU's emulated USB storage, `vms view` under Xvfb, per-VM clipboard, and preloaded disposables.
+ */
+
+const OUTPUT = join(new URL('../../../', import.meta.url).pathname, 'test-output');
+const tag = randomBytes(2).toString('hex');
+const TPL = `du${tag}-tpl`;
+const VM = `du${tag}-a`;
+const IDLE = `du${tag}-b`;
+
+const exists = (path: string) => access(path).then(() => true, () => false);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(300);
+  }
+}
+
+function launchXvfb() {
+  return execa('Xvfb', ['-displayfd', '3', '-screen', '0', '1280x900x24', '-nolisten', 'tcp'], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], reject: false });
+}
+type Xvfb = ReturnType<typeof launchXvfb>;
+
+/** Starts Xvfb on a display it picks itself (-displayfd). */
+async function startXvfb(): Promise<{ xvfb: Xvfb; display: string }> {
+  const xvfb = launchXvfb();
+  const number = await new Promise<string>((resolve, reject) => {
+    let text = '';
+    (xvfb.stdio[3] as NodeJS.ReadableStream).on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      if (text.includes('\n')) resolve(text.trim());
+    });
+    void xvfb.then((result) => reject(new Error(`Xvfb ended: ${String(result.stderr)}`)));
+  });
+  return { xvfb, display: `:${number}` };
+}
+
+describe('daily use with booted guests', { timeout: 900_000 }, () => {
+  let t: TestEngine;
+  let c: SerialConsole | undefined;
+  const pids: number[] = [];
+  let xvfb: Xvfb | undefined;
+
+  before(async () => {
+    t = await makeTestEngine('daily', { disposablePoolSize: 1 });
+    await t.engine.importTemplate(TPL, await testGuestImage());
+    await t.engine.create(VM, { template: TPL, label: 'work' });
+    await t.engine.create(IDLE, { template: TPL });
+    await mkdir(OUTPUT, { recursive: true });
+  });
+  after(async () => {
+    c?.close();
+    for (const pid of pids) {
+      try { process.kill(pid); } catch { /* gone */ }
+    }
+    xvfb?.kill();
+    await xvfb;
+    await t?.cleanup();
+  });
+
+  test('the shared pacman cache is read-only in the guest, its own cache is writable; the export comes back after a host reboot', async () => {
+    const layout = pkgLayout(t.engine.ctx);
+    assert.ok(await exists(layout.vmDir(VM)), 'the VM’s cache folder is made at create');
+    await writeFile(join(layout.shared(), 'zlib-1:1.3.1-2-x86_64.pkg.tar.zst'), 'package from the host');
+    c = await startAndConnect(t.engine, VM, 300_000);
+    await sh(c, 'modprobe virtiofs && mkdir -p /mnt/shared /mnt/own && mount -t virtiofs pkg-shared /mnt/shared && mount -t virtiofs pkg-vm /mnt/own');
+    assert.equal(await sh(c, 'cat "/mnt/shared/zlib-1:1.3.1-2-x86_64.pkg.tar.zst"'), 'package from the host');
+    const write = await c.run('echo evil > /mnt/shared/evil');
+    assert.notEqual(write.exitCode, 0);
+    assert.match(write.output, /Read-only file system/);
+    assert.equal(await exists(join(layout.shared(), 'evil')), false);
+    await sh(c, 'echo mine > /mnt/own/bash-5.2.037-1-x86_64.pkg.tar.zst && sync');
+    assert.equal(await readFile(join(layout.vmDir(VM), 'bash-5.2.037-1-x86_64.pkg.tar.zst'), 'utf8'), 'mine\n');
+
+    const usage = await t.vms(['cache']);
+    assert.equal(usage.exitCode, 0, usage.stderr);
+    assert.match(usage.stdout, /^shared \(read-only in VMs\) +\S+ \S+ +1 file$/m);
+    assert.match(usage.stdout, new RegExp(`^${VM} +\\S+ \\S+ +1 file$`, 'm'));
+
+    // A host reboot drops the bind mount: the next start sets it up again before QEMU needs it.
+    c.close();
+    await t.engine.stop(VM);
+    await releaseSharedExport(layout.root);
+    assert.equal(mountAt(parseMountInfo(await readFile('/proc/self/mountinfo', 'utf8')), layout.sharedExport()), undefined);
+    c = await startAndConnect(t.engine, VM, 300_000);
+    assert.ok(mountAt(parseMountInfo(await readFile('/proc/self/mountinfo', 'utf8')), layout.sharedExport())?.options.includes('ro'));
+    await sh(c, 'modprobe virtiofs && mkdir -p /mnt/shared && mount -t virtiofs pkg-shared /mnt/shared');
+    assert.match((await c.run('touch /mnt/shared/x')).output, /Read-only file system/);
+  });
+
+  test('vms console works from a script, and --log keeps every boot', async () => {
+    c?.close();
+    c = undefined;
+    const child = execa(process.execPath, [CLI, 'console', VM], { env: t.env, reject: false, stdin: 'pipe', timeout: 60_000 });
+    let out = '';
+    child.stdout?.on('data', (chunk: Buffer) => { out += chunk.toString(); });
+    await sleep(300);
+    child.stdin!.write('echo BRIDGE-$((6*7))\n');
+    await until('the guest’s answer through vms console', 30_000, async () => out.includes('BRIDGE-42'));
+    child.stdin!.write('\x1d');
+    const result = await child;
+    assert.equal(result.exitCode, 0, String(result.stderr));
+
+    const log = await t.vms(['console', VM, '--log']);
+    assert.equal(log.exitCode, 0, log.stderr);
+    assert.equal(log.stdout.match(/VMS-GUEST-UP/g)?.length, 2, 'both boots are in the log');
+    c = await SerialConsole.forDomain(VM);
+  });
+
+  test('an emulated USB stick is hot-plugged into the running guest and taken out again', async () => {
+    const image = join(t.imagesDir, 'usbstick.img');
+    const data = Buffer.alloc(4 * 2 ** 20);
+    data.write('VMS-USB-DATA-0123');
+    await writeFile(image, data);
+    const disk = `<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${image}'/><target dev='sda' bus='usb'/></disk>`;
+    c ??= await SerialConsole.forDomain(VM);
+    await sh(c, 'modprobe -a xhci_pci usb_storage sd_mod; true');
+    await t.engine.hotplug(VM, disk, { live: true, config: false });
+    await until('/dev/sda in the guest', 60_000, async () => (await c!.run('test -b /dev/sda')).exitCode === 0);
+    assert.equal(await sh(c, 'head -c 17 /dev/sda'), 'VMS-USB-DATA-0123');
+    assert.match(await sh(c, 'cat /sys/block/sda/device/model'), /QEMU HARDDISK|QEMU USB/i);
+    await t.engine.unplug(VM, disk, { live: true, config: false });
+    await until('/dev/sda gone from the guest', 60_000, async () => (await c!.run('test -b /dev/sda')).exitCode !== 0);
+  });
+
+  test('USB passthrough through the command line: list from sysfs, --persist into a VM’s config and out again', async () => {
+    const sysfs = join(t.imagesDir, 'sysfs');
+    const dir = join(sysfs, 'bus', 'usb', 'devices', '3-1');
+    await mkdir(dir, { recursive: true });
+    const files: Record<string, string> = { idVendor: '0781', idProduct: '5583', busnum: '3', devnum: '2', bDeviceClass: '00', manufacturer: 'SanDisk', product: 'Ultra Fit' };
+    for (const [file, value] of Object.entries(files)) await writeFile(join(dir, file), `${value}\n`);
+    const env = { ...t.env, VMS_SYSFS_ROOT: sysfs };
+    const vms = (args: string[]) => execa(process.execPath, [CLI, ...args], { env, reject: false });
+
+    let list = await vms(['usb', 'list']);
+    assert.equal(list.exitCode, 0, String(list.stderr));
+    assert.match(String(list.stdout), /^3-1 +0781:5583 +SanDisk Ultra Fit +-$/m);
+    const refused = await vms(['usb', 'attach', IDLE, '3-1']);
+    assert.equal(refused.exitCode, 1);
+    assert.match(String(refused.stderr), /is shut off: start it first .*or add --persist/);
+
+    const attach = await vms(['usb', 'attach', IDLE, '0781:5583', '--persist']);
+    assert.equal(attach.exitCode, 0, String(attach.stderr));
+    list = await vms(['usb', 'list', '--json']);
+    assert.deepEqual(JSON.parse(String(list.stdout))[0].assignedTo, [IDLE]);
+    assert.match((await execa('virsh', ['-c', t.config.uri, 'dumpxml', '--inactive', IDLE])).stdout, /<hostdev mode='subsystem' type='usb' managed='yes'>\s*<source startupPolicy='optional'>\s*<vendor id='0x0781'\/>/);
+
+    const detach = await vms(['usb', 'detach', IDLE, '3-1', '--persist']);
+    assert.equal(detach.exitCode, 0, String(detach.stderr));
+    assert.doesNotMatch((await execa('virsh', ['-c', t.config.uri, 'dumpxml', '--inactive', IDLE])).stdout, /<hostdev/);
+  });
+
+  test('the clipboard is switched per VM', async () => {
+    assert.match((await t.vms(['clipboard', IDLE])).stdout, /: on\./);
+    const off = await t.vms(['clipboard', IDLE, 'off']);
+    assert.equal(off.exitCode, 0, off.stderr);
+    assert.equal((await t.engine.info(IDLE)).clipboard, false);
+    assert.match((await execa('virsh', ['-c', t.config.uri, 'dumpxml', IDLE])).stdout, /<clipboard copypaste='no'\/>/);
+    const running = await t.vms(['clipboard', VM, 'off']);
+    assert.match(running.stdout, /from its next start/);
+    assert.equal((await t.vms(['clipboard', VM, 'on'])).exitCode, 0);
+  });
+
+  test('vms view opens remote-viewer titled [domain] name, its header bar in the domain color (screenshot in test-output/)', async () => {
+    let display: string;
+    ({ xvfb, display } = await startXvfb());
+    const env = { ...t.env, DISPLAY: display };
+    const view = await execa(process.execPath, [CLI, 'view', VM], { env, reject: false });
+    assert.equal(view.exitCode, 0, String(view.stderr));
+    const search = await execa('xdotool', ['search', '--sync', '--onlyvisible', '--name', `${VM}`], { env, timeout: 30_000 });
+    const window = search.stdout.trim().split('\n')[0];
+    const pid = Number((await execa('xdotool', ['getwindowpid', window], { env })).stdout.trim());
+    if (pid > 0) pids.push(pid);
+    const title = (await execa('xdotool', ['getwindowname', window], { env })).stdout.trim();
+    // remote-viewer always appends the display's number to --title: "[work] name (1)".
+    assert.match(title, new RegExp(`^\\[work\\] ${VM}( \\(1\\))?$`));
+    // The guest's tty1 on the SPICE display: give it a line to show.
+    await sh(c!, 'echo "vms view: $(hostname) on the SPICE display" > /dev/tty1');
+    await sleep(2000);
+    const shot = join(OUTPUT, 'daily-use-view.png');
+    await execa('import', ['-window', 'root', shot], { env });
+    assert.ok((await readFile(shot)).length > 1000);
+    // The header bar is in the work color, #2563eb (rgb 37,99,235), through GTK CSS.
+    const pixel = (await execa('convert', [shot, '-format', '%[pixel:p{300,10}]', 'info:'])).stdout;
+    assert.match(pixel, /^s?rgb\(37,99,235\)$/, `header bar pixel: ${pixel}`);
+  });
+
+  test('preloaded disposables: hidden, taken at once, replaced in the background, retired by a template update', async () => {
+    c?.close();
+    c = undefined;
+    await t.engine.stop(VM);
+    const pooled = async () => (await t.engine.list()).filter((vm) => vm.meta.preloaded && vm.meta.template === TPL);
+
+    // The pool is empty: this one starts cold, and a filler starts in the background.
+    let started = performance.now();
+    const cold = await t.vms(['disposable', '--template', TPL, '--json']);
+    assert.equal(cold.exitCode, 0, cold.stderr);
+    const coldName = JSON.parse(cold.stdout).name as string;
+    const coldConsole = await SerialConsole.forDomain(coldName);
+    await coldConsole.waitFor('VMS-GUEST-UP', 300_000);
+    await sh(coldConsole, 'true');
+    const coldSeconds = (performance.now() - started) / 1000;
+    coldConsole.close();
+    await t.engine.kill(coldName);
+
+    const ready = await until('a booted, paused preloaded disposable', 400_000, async () => (await t.engine.readyDisposables(TPL))[0]);
+    assert.equal(ready.persistent, false);
+    assert.ok(!JSON.parse((await t.vms(['list', '--json'])).stdout).some((vm: { name: string }) => vm.name === ready.name), 'vms list hides it');
+    assert.ok(JSON.parse((await t.vms(['list', '--all', '--json'])).stdout).some((vm: { name: string }) => vm.name === ready.name), 'vms list --all shows it');
+
+    started = performance.now();
+    const warm = await t.vms(['disposable', '--template', TPL, '--json']);
+    assert.equal(warm.exitCode, 0, warm.stderr);
+    const taken = JSON.parse(warm.stdout) as { name: string; state: string; meta: { preloaded?: boolean } };
+    assert.equal(taken.name, ready.name, 'the preloaded one was handed out');
+    assert.equal(taken.state, 'running');
+    assert.equal(taken.meta.preloaded, undefined);
+    const warmConsole = await SerialConsole.forDomain(taken.name);
+    await sh(warmConsole, 'true');
+    const warmSeconds = (performance.now() - started) / 1000;
+    process.stdout.write(`# vms disposable to a shell: cold ${coldSeconds.toFixed(1)} s, preloaded ${warmSeconds.toFixed(1)} s\n`);
+    assert.ok(warmSeconds < coldSeconds, 'a preloaded disposable answers sooner');
+    assert.ok(JSON.parse((await t.vms(['list', '--json'])).stdout).some((vm: { name: string }) => vm.name === taken.name), 'once taken it is listed');
+    warmConsole.close();
+    await t.engine.kill(taken.name);
+
+    // The replacement boots in the background; a template update retires it, files and all.
+    const replacement = await until('a replacement in the pool', 400_000, async () => (await t.engine.readyDisposables(TPL))[0]);
+    assert.notEqual(replacement.name, taken.name);
+    await sleep(1000);
+    await markTemplateUpdating(t.engine.ctx, await t.engine.info(TPL));
+    assert.equal(await publishTemplate(t.engine.ctx, TPL), true);
+    assert.deepEqual(await pooled(), []);
+    assert.equal(await exists(t.engine.ctx.layout.vmDir(replacement.name)), false, 'its disk is gone');
+    assert.equal(await exists(pkgLayout(t.engine.ctx).vmDir(replacement.name)), false, 'its package cache is gone');
+  });
+});

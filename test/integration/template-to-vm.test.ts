@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { execa } from 'execa';
+import { makeTestEngine, type TestEngine } from '../helpers/engine-fixture.js';
+import { SerialConsole } from '../helpers/serial-console.js';
+
+/**
+ * The whole path a user takes: `vms template build` (the real script, real pacstrap, from the local
+ * pacman repository fixture), then `vms create` and `vms start`; the VM boots through OVMF and
+ * systemd-boot to `login:` and the template's user logs in.
+ */
+const REPO = new URL('../../../', import.meta.url).pathname;
+const FIXTURE = join(REPO, 'test', 'fixtures', 'arch-repo', 'build-repo.sh');
+const FIXTURE_OUT = '/var/cache/vms-test/arch-repo-fixture';
+
+let t: TestEngine;
+let pacmanConf = '';
+let console: SerialConsole | undefined;
+
+before(async () => {
+  const fixture = await execa(FIXTURE, [FIXTURE_OUT], { stderr: 'inherit' });
+  pacmanConf = fixture.stdout.trim().split('\n').pop() ?? '';
+  assert.ok(existsSync(pacmanConf), `fixture pacman.conf ${pacmanConf}`);
+  t = await makeTestEngine('tplvm', { defaultMemoryMiB: 1024 });
+});
+
+after(async () => {
+  console?.close();
+  await t?.cleanup();
+});
+
+test('vms template build, then vms create and start: the VM boots to login: and the user logs in', { timeout: 900_000 }, async () => {
+  const built = await t.vms(['template', 'build', 'arch', '--pacman-conf', pacmanConf, '--user', 'tester', '--password', 'pw-tester', '--disk-size', '4G']);
+  assert.equal(built.exitCode, 0, built.stderr);
+  assert.match(built.stdout, /Built and imported template "arch"/);
+  assert.equal((await t.engine.info('arch')).meta.kind, 'template');
+  assert.deepEqual((await execa('ls', [join(t.imagesDir, 'vms', '.build')])).stdout, '', 'the build output was imported and removed');
+
+  const created = await t.vms(['create', 'mail', '--template', 'arch', '--domain', 'work']);
+  assert.equal(created.exitCode, 0, created.stderr);
+  await t.engine.start('mail');
+  console = await SerialConsole.forDomain('mail', t.config.uri);
+  await console.waitFor(/login:/, 480_000);
+  console.write('tester\n');
+  await console.waitFor(/Password:/, 60_000);
+  console.write('pw-tester\n');
+  await console.waitFor(/tester@[^\n]*\$ ?$/m, 120_000);
+  const id = await console.run('id', 30_000);
+  assert.match(id.output, /^uid=1000\(tester\)/);
+  // The private disk the engine made is the user's /home.
+  assert.equal((await console.run('findmnt -n -o SOURCE,FSTYPE /home', 30_000)).output.replace(/\r/g, '').trim().split(/\s+/)[1], 'ext4');
+  assert.match((await console.run('cat /proc/cmdline', 30_000)).output, /console=ttyS0/);
+  console.close();
+  console = undefined;
+  await t.engine.kill('mail');
+});

@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { execa } from 'execa';
+import { resolveConfig } from '../../main/engine/config.js';
+import { makeContext } from '../../main/engine/context.js';
+import { guestKernelUp, isPoolMember, metadataSetXml, parseDomstats, poolCanServe, stateReason, vcpuBusy } from '../../main/engine/disposable-pool.js';
+import { textColorOn, viewerCss } from '../../main/engine/viewer-color.js';
+import { vmNameProblem } from '../../main/engine/names.js';
+import type { VmInfo } from '../../main/engine/types.js';
+import { vmDomainSpec } from '../../main/engine/vm-create.js';
+import { buildDomainXml } from '../../main/engine/xml/domain-build.js';
+import { editDomainXml, setClipboard, setSharedFolderSource } from '../../main/engine/xml/domain-edit.js';
+import { readDomain } from '../../main/engine/xml/domain-read.js';
+import { find, parseXml } from '../../main/engine/xml/tree.js';
+
+const ctx = makeContext(resolveConfig({ defaultMemoryMiB: 2048 }, { VMS_ACCEL: 'tcg', VMS_PKG_CACHE_DIR: '/srv/pkg', VMS_IMAGES_DIR: '/images' }));
+
+test('every VM gets the pacman caches over virtiofs, with the shared memory virtiofs needs, valid per libvirt', async () => {
+  const xml = buildDomainXml(vmDomainSpec(ctx, 'mail', { kind: 'appvm', label: 'work', template: 'arch' }, { memoryMiB: 1024, vcpus: 1, withPrivate: true }));
+  const vm = readDomain(xml)!;
+  assert.deepEqual(vm.sharedFolders, [{ tag: 'pkg-shared', source: '/srv/pkg/.ro/shared' }, { tag: 'pkg-vm', source: '/srv/pkg/mail' }]);
+  const domain = parseXml(xml);
+  assert.equal(find(domain, 'memoryBacking', 'access')?.attrs.mode, 'shared');
+  const dir = await mkdtemp(join(tmpdir(), 'vms-fs-'));
+  try {
+    await writeFile(join(dir, 'd.xml'), xml);
+    const result = await execa('virt-xml-validate', [join(dir, 'd.xml'), 'domain'], { reject: false });
+    assert.equal(result.exitCode, 0, result.stderr);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  // A clone points pkg-vm at its own folder and leaves the shared one alone.
+  const cloned = readDomain(editDomainXml(xml, setSharedFolderSource('pkg-vm', '/srv/pkg/mail2')))!;
+  assert.deepEqual(cloned.sharedFolders, [{ tag: 'pkg-shared', source: '/srv/pkg/.ro/shared' }, { tag: 'pkg-vm', source: '/srv/pkg/mail2' }]);
+});
+
+test('the name of the shared cache folder cannot be a VM name', () => {
+  assert.match(vmNameProblem('shared') ?? '', /reserved/);
+});
+
+test('the clipboard mutator turns SPICE copy and paste off and on, and the reader sees it', () => {
+  const xml = buildDomainXml(vmDomainSpec(ctx, 'mail', { kind: 'appvm', label: 'work' }, { memoryMiB: 1024, vcpus: 1, withPrivate: false }));
+  const off = editDomainXml(xml, setClipboard(false));
+  assert.equal(readDomain(off)!.clipboard, false);
+  assert.equal((off.match(/<clipboard /g) ?? []).length, 1);
+  assert.equal(readDomain(editDomainXml(off, setClipboard(true)))!.clipboard, true);
+});
+
+test('settings: the pool size and the cache folder come from settings, the environment wins', () => {
+  assert.equal(resolveConfig({}, {}).disposablePoolSize, 1, 'one preloaded disposable by default');
+  assert.equal(resolveConfig({ disposablePoolSize: 3 } as never, {}).disposablePoolSize, 3);
+  assert.equal(resolveConfig({ disposablePoolSize: 3 } as never, { VMS_DISPOSABLE_POOL: '0' }).disposablePoolSize, 0);
+  assert.throws(() => resolveConfig({}, { VMS_DISPOSABLE_POOL: 'lots' }), /VMS_DISPOSABLE_POOL=lots/);
+  assert.equal(resolveConfig({}, {}).pkgCacheDir, '/var/lib/libvirt/filesystems/pkg');
+  assert.equal(resolveConfig({ pkgCacheDir: '/a' }, { VMS_PKG_CACHE_DIR: '/b' }).pkgCacheDir, '/b');
+});
+
+function disposable(name: string, preloaded: boolean, template = 'arch'): VmInfo {
+  return { name, uuid: '', meta: { kind: 'disposable', label: 'disposable', template, preloaded: preloaded || undefined }, state: 'paused', persistent: false, memoryMiB: 2048, vcpus: 2, disks: [], clipboard: true };
+}
+
+test('the pool serves default disposables of its template only', () => {
+  assert.ok(isPoolMember(disposable('disp1', true), 'arch'));
+  assert.ok(!isPoolMember(disposable('disp1', true), 'other'));
+  assert.ok(!isPoolMember(disposable('disp1', false)));
+  const pooled = makeContext({ ...ctx.config, defaultTemplate: 'arch', disposablePoolSize: 1 });
+  assert.ok(poolCanServe(pooled, {}));
+  assert.ok(poolCanServe(pooled, { template: 'arch', label: 'disposable' }));
+  assert.ok(!poolCanServe(pooled, { label: 'work' }), 'another domain gets its own color and title: started cold');
+  assert.ok(!poolCanServe(pooled, { memoryMiB: 4096 }));
+  assert.ok(!poolCanServe(pooled, { paused: true, preloaded: true }), 'the filler itself never takes from the pool');
+  assert.ok(!poolCanServe(makeContext({ ...pooled.config, disposablePoolSize: 0 }), {}), '0 turns the pool off');
+});
+
+test('taking a preloaded disposable rewrites its metadata without the preloaded flag', () => {
+  const xml = metadataSetXml({ kind: 'disposable', label: 'disposable', template: 'arch', preloaded: false, created: '2026-01-01T00:00:00.000Z' });
+  assert.equal(xml, '<vm>\n  <kind>disposable</kind>\n  <label>disposable</label>\n  <template>arch</template>\n  <created>2026-01-01T00:00:00.000Z</created>\n</vm>\n');
+});
+
+test('boot detection: vCPU time plus run-queue wait, per vCPU', () => {
+  const before = parseDomstats("Domain: 'disp1'\n  state.state=1\n  vcpu.current=2\n  vcpu.0.time=1000000000\n  vcpu.0.delay=0\n  vcpu.1.time=0\n  vcpu.1.delay=0\n");
+  assert.equal(before['vcpu.current'], '2');
+  const busy = { ...before, 'vcpu.0.time': '1800000000', 'vcpu.0.delay': '200000000', 'vcpu.1.time': '900000000' };
+  assert.equal(vcpuBusy(before, busy, 1e9), (0.8e9 + 0.2e9 + 0.9e9) / 1e9 / 2);
+  assert.equal(vcpuBusy(before, before, 1e9), 0);
+});
+
+test('boot detection waits for the guest kernel: firmware reports no balloon statistics', () => {
+  assert.equal(guestKernelUp({ 'balloon.current': '2097152', 'balloon.last-update': '0', 'balloon.rss': '202056' }), false);
+  assert.equal(guestKernelUp({ 'balloon.last-update': '1764100000', 'balloon.usable': '1800000' }), true);
+});
+
+test('the viewer’s header bar takes the domain color, with readable text', () => {
+  assert.equal(textColorOn('#2563eb'), '#ffffff');
+  assert.equal(textColorOn('#d97706'), '#000000');
+  assert.equal(textColorOn('#111827'), '#ffffff');
+  const css = viewerCss('#2563eb', '/home/u/.config/gtk-3.0/gtk.css');
+  assert.match(css, /^@import url\("file:\/\/\/home\/u\/\.config\/gtk-3\.0\/gtk\.css"\);$/m, 'the user’s own CSS still applies');
+  assert.match(css, /headerbar, headerbar:backdrop[^{]*\{[^}]*background: #2563eb;[^}]*color: #ffffff;/);
+  assert.throws(() => viewerCss('red; } * { color: red'), /not a color/);
+});
+
+test('only a disposable the filler paused is ready: libvirt shows one it is still starting as paused too', () => {
+  assert.equal(stateReason('paused (user)'), 'user');
+  assert.equal(stateReason('paused (starting up)'), 'starting up');
+  assert.equal(stateReason('running'), undefined);
+});
