@@ -117,7 +117,11 @@ root_bytes=$(( (root_last - root_first + 1) * 512 ))
 # ESP: FAT32 made in place at its partition offset, filled with mcopy.
 esp_kib=$(du -sk "$esp" | cut -f1)
 [ "$esp_kib" -lt $((esp_bytes / 1024 - 1024)) ] || die "ESP content ($((esp_kib / 1024)) MiB) does not fit in the ${esp_mib} MiB ESP (use --esp-size)"
-mkfs.fat -F 32 -n ESP -i "$volid" --offset="$esp_first" "$disk" $((esp_bytes / 1024)) >"$tmp/mkfs.fat.log" 2>&1 \
+# mkfs.fat picks the cluster size from the whole file, not from the size given, so give it the
+# one it picks for a device of the ESP's size (its FAT32 table; too large and FAT32 is invalid).
+esp_spc=$(( esp_mib > 32768 ? 64 : esp_mib > 16384 ? 32 : esp_mib > 8192 ? 16 : esp_mib > 260 ? 8 : 1 ))
+mkfs.fat -F 32 -s "$esp_spc" -n ESP -i "$volid" --offset="$esp_first" "$disk" $((esp_bytes / 1024)) \
+  >"$tmp/mkfs.fat.log" 2>&1 \
   || die "mkfs.fat failed: $(tail -n1 "$tmp/mkfs.fat.log")"
 shopt -s nullglob dotglob
 esp_entries=("$esp"/*)
