@@ -48,29 +48,32 @@ async function sizeSection(gib: number): Promise<Record<string, number>> {
     process.stderr.write(`  writing ${gib} GiB of data…\n`);
     // qemu-io writes at most 2 GiB per request: one request per GiB.
     await execa('qemu-io', ['-f', 'qcow2', ...Array.from({ length: gib }, (_, i) => ['-c', `write -P 0x5a ${i}G 1G`]).flat(), image]);
-    await vmsOk(t, ['template', 'import', 'tpl', image]);
-    await vmsOk(t, ['create', 'src', '--template', 'tpl', '--standalone']);
+    // Names of their own, so a benchmark never meets another run's VMs on the same libvirtd.
+    const id = Math.random().toString(36).slice(2, 6);
+    const [tpl, src, vc, full, app, linked] = ['tpl', 'src', 'vc', 'full', 'app', 'linked'].map((n) => `b${id}-${n}`);
+    await vmsOk(t, ['template', 'import', tpl, image]);
+    await vmsOk(t, ['create', src, '--template', tpl, '--standalone']);
     const uri = t.config.uri;
     const results: Record<string, number> = {};
 
     process.stderr.write('  virt-clone --auto-clone…\n');
     results['virt-clone --auto-clone'] = await medianOf(
-      () => execa('virt-clone', ['--connect', uri, '--original', 'src', '--name', 'vc', '--auto-clone'], { env: { ...process.env, LANG: 'C' } }),
+      () => execa('virt-clone', ['--connect', uri, '--original', src, '--name', vc, '--auto-clone'], { env: { ...process.env, LANG: 'C' } }),
       async () => {
-        const xml = (await execa('virsh', ['-c', uri, 'dumpxml', 'vc'])).stdout;
-        await execa('virsh', ['-c', uri, 'undefine', '--nvram', 'vc']);
+        const xml = (await execa('virsh', ['-c', uri, 'dumpxml', vc])).stdout;
+        await execa('virsh', ['-c', uri, 'undefine', '--nvram', vc]);
         for (const [, file] of xml.matchAll(/<source file='([^']+)'/g)) await execa('rm', ['-f', file]);
       });
     process.stderr.write('  vms clone --full…\n');
-    results['vms clone --full'] = await medianOf(() => vmsOk(t, ['clone', 'src', 'full', '--full']), () => vmsOk(t, ['delete', 'full']));
+    results['vms clone --full'] = await medianOf(() => vmsOk(t, ['clone', src, full, '--full']), () => vmsOk(t, ['delete', full]));
     process.stderr.write('  vms create…\n');
-    results['vms create'] = await medianOf(() => vmsOk(t, ['create', 'app', '--template', 'tpl']), () => vmsOk(t, ['delete', 'app']));
+    results['vms create'] = await medianOf(() => vmsOk(t, ['create', app, '--template', tpl]), () => vmsOk(t, ['delete', app]));
     process.stderr.write('  vms clone (linked)…\n');
-    results['vms clone (linked)'] = await medianOf(() => vmsOk(t, ['clone', 'src', 'linked']), () => vmsOk(t, ['delete', 'linked']));
+    results['vms clone (linked)'] = await medianOf(() => vmsOk(t, ['clone', src, linked]), () => vmsOk(t, ['delete', linked]));
     process.stderr.write('  vms disposable…\n');
     let last = '';
     results['vms disposable (to running)'] = await medianOf(
-      async () => { last = JSON.parse(await vmsOk(t, ['disposable', '--template', 'tpl', '--json'])).name; },
+      async () => { last = JSON.parse(await vmsOk(t, ['disposable', '--template', tpl, '--json'])).name; },
       () => vmsOk(t, ['kill', last]));
     return results;
   } finally {
@@ -97,7 +100,8 @@ async function main(): Promise<void> {
   const widths = header.map((_, i) => Math.max(...lines.map((l) => l[i].length)));
   console.log('\nClone and create');
   for (const line of lines) console.log(line.map((cell, i) => cell.padEnd(widths[i])).join('   '));
-  for (const section of extraSections) {
+  // BENCH_SECTIONS=clone runs only the table above.
+  for (const section of process.env.BENCH_SECTIONS === 'clone' ? [] : extraSections) {
     console.log(`\n${section.title}`);
     console.log(await section.run());
   }

@@ -126,7 +126,8 @@ describe('VMs with booted guests', { timeout: 900_000 }, () => {
     assert.ok(await t.engine.find('tpl'), 'still there');
 
     for (const name of ['work2', 'work1', 'tpl']) assert.equal((await t.vms(['delete', name])).exitCode, 0, name);
-    const left = (await t.vms(['list', '--json'])).stdout;
-    assert.deepEqual(JSON.parse(left), []);
+    // `vms list` shows every vms VM on this libvirt; none of this test's may be left.
+    const left = JSON.parse((await t.vms(['list', '--json'])).stdout) as Array<{ name: string }>;
+    assert.deepEqual(left.filter((vm) => ['work1', 'work2', 'tpl'].includes(vm.name)), []);
   });
 });
