@@ -90,11 +90,14 @@ async function poolSection(): Promise<string> {
   }
 }
 
-/** Rss and Pss of one process in KiB, from smaps_rollup. */
-async function rollup(pid: number): Promise<{ rss: number; pss: number }> {
+/**
+ * Rss and Pss of one process in KiB, from smaps_rollup; for QEMU, Pss_Shmem is the guest's RAM (memfd, shared
+ * with virtiofsd) and Pss_Anon is QEMU itself, TCG's translation cache included.
+ */
+async function rollup(pid: number): Promise<{ rss: number; pss: number; anon: number; shmem: number }> {
   const text = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8').catch(() => '');
   const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0);
-  return { rss: field('Rss'), pss: field('Pss') };
+  return { rss: field('Rss'), pss: field('Pss'), anon: field('Pss_Anon'), shmem: field('Pss_Shmem') };
 }
 
 /** The pids of a process and all its descendants. */
@@ -156,17 +159,17 @@ async function memorySection(): Promise<string> {
     process.stderr.write('  idling 30 s…\n');
     await sleep(30_000);
 
-    const rows = [['VM (idle)', 'QEMU RSS', 'QEMU PSS', 'virtiofsd PSS', 'total PSS']];
+    const rows = [['VM (idle)', 'QEMU RSS', 'QEMU PSS', '= guest RAM', '+ QEMU/TCG', 'virtiofsd PSS', 'total PSS']];
     let totalPss = 0;
     for (const name of names) {
       const { qemu, helpers } = await domainPids(name);
       const q = await rollup(qemu);
       const h = (await Promise.all(helpers.map(rollup))).reduce((sum, r) => sum + r.pss, 0);
       totalPss += q.pss + h;
-      rows.push([name, mib(q.rss), mib(q.pss), mib(h), mib(q.pss + h)]);
+      rows.push([name, mib(q.rss), mib(q.pss), mib(q.shmem), mib(q.pss - q.shmem), mib(h), mib(q.pss + h)]);
     }
     const usedAfter = await hostUsedMiB();
-    rows.push([`all ${names.length}`, '', '', '', mib(totalPss)]);
+    rows.push([`all ${names.length}`, '', '', '', '', '', mib(totalPss)]);
 
     // Free page reporting: fill 100 MiB of the guest's tmpfs, free it, and watch QEMU's RSS come back down.
     process.stderr.write('  free page reporting…\n');

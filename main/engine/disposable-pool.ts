@@ -6,7 +6,8 @@ import { isLockHeld, withNameLock } from './name-lock.js';
 import { readBackingChain } from './qcow2-header.js';
 import { publishedImage } from './templates.js';
 import { runToolWithStderr } from './tools/run.js';
-import { destroyDomain, domainStatus, resumeDomain, suspendDomain, virsh, virshBatch } from './tools/virsh.js';
+import { destroyDomain, domainStatus, listDomains, resumeDomain, suspendDomain, virsh, virshBatch } from './tools/virsh.js';
+import { readDomain } from './xml/domain-read.js';
 import type { VmInfo, VmMeta } from './types.js';
 import { metadataElement, METADATA_NS, METADATA_PREFIX } from './xml/metadata.js';
 import { el, serializeXml } from './xml/tree.js';
@@ -90,11 +91,30 @@ export function stateReason(text: string): string | undefined {
  * The template's preloaded disposables that are ready to hand out: paused by the filler after they booted
  * (`paused (user)`). A domain libvirt is still starting is paused too (`paused (starting up)`): not ready.
  */
-export async function readyPreloaded(ctx: EngineContext, templateName: string, vms?: readonly VmInfo[]): Promise<VmInfo[]> {
-  const paused = (vms ?? (await listVms(ctx))).filter((vm) => isPoolMember(vm, templateName) && vm.state === 'paused');
-  if (paused.length === 0) return [];
-  const reasons = await virshBatch(ctx.config.uri, paused.map((vm) => ['domstate', vm.name, '--reason']));
-  return paused.filter((_, i) => stateReason(reasons[i]) === 'user')
+export async function readyPreloaded(ctx: EngineContext, templateName: string): Promise<VmInfo[]> {
+  return readyAmong(await listWithReasons(ctx), templateName);
+}
+
+interface Listing {
+  vms: VmInfo[];
+  /** `virsh domstate --reason` of every paused domain. */
+  reasons: Map<string, string>;
+}
+
+/** Every vms VM, and why the paused ones are paused, in two virsh processes (what the user waits for). */
+async function listWithReasons(ctx: EngineContext): Promise<Listing> {
+  const domains = (await listDomains(ctx.config.uri)).filter((d) => /^[A-Za-z0-9_.:/+-]+$/.test(d.name));
+  const paused = domains.filter((d) => d.state === 'paused').map((d) => d.name);
+  const outputs = await virshBatch(ctx.config.uri, [...domains.map((d) => ['dumpxml', d.name]), ...paused.map((n) => ['domstate', n, '--reason'])]);
+  const vms = domains.flatMap((domain, i) => {
+    const definition = outputs[i].includes('<domain') ? readDomain(outputs[i]) : undefined;
+    return definition ? [{ ...definition, state: domain.state, persistent: domain.persistent }] : [];
+  });
+  return { vms, reasons: new Map(paused.map((name, i) => [name, outputs[domains.length + i]])) };
+}
+
+function readyAmong(listing: Listing, templateName: string): VmInfo[] {
+  return listing.vms.filter((vm) => isPoolMember(vm, templateName) && vm.state === 'paused' && stateReason(listing.reasons.get(vm.name) ?? '') === 'user')
     .sort((a, b) => (a.meta.created ?? '').localeCompare(b.meta.created ?? ''));
 }
 
@@ -131,10 +151,10 @@ export async function takePreloaded(ctx: EngineContext, options: DisposableOptio
   if (!poolCanServe(ctx, options)) return undefined;
   const templateName = (options.template ?? ctx.config.defaultTemplate)!;
   // One listing serves both the template and its pool: every virsh start is time the user waits.
-  const vms = await listVms(ctx);
-  const template = vms.find((vm) => vm.name === templateName && vm.meta.kind === 'template');
+  const listing = await listWithReasons(ctx);
+  const template = listing.vms.find((vm) => vm.name === templateName && vm.meta.kind === 'template');
   if (!template) return undefined;
-  const candidates = await readyPreloaded(ctx, templateName, vms);
+  const candidates = readyAmong(listing, templateName);
   if (candidates.length === 0) return undefined;
   for (const candidate of candidates) {
     if (await isStale(ctx, candidate, template)) {
@@ -143,11 +163,14 @@ export async function takePreloaded(ctx: EngineContext, options: DisposableOptio
     }
     try {
       const taken = await withNameLock(ctx.layout.lock(candidate.name), candidate.name, async () => {
-        // Another command may have taken it between the list and the lock: it would be running now.
-        const [state] = await virshBatch(ctx.config.uri, [['domstate', candidate.name, '--reason']]);
-        if (!/^paused/.test(state.trim()) || stateReason(state) !== 'user') return undefined;
         const meta: VmMeta = { ...candidate.meta, preloaded: undefined, created: new Date().toISOString() };
-        await resumeAsTaken(ctx, candidate.name, meta);
+        try {
+          await resumeAsTaken(ctx, candidate.name, meta);
+        } catch (error) {
+          // Another command took it between the list and the lock: it runs already (or is gone).
+          if (isVmsError(error) && /not paused|not running|not found|no domain/i.test(error.stderr ?? error.message)) return undefined;
+          throw error;
+        }
         return { ...candidate, meta, state: 'running' as const };
       });
       if (taken) return taken;
@@ -273,11 +296,12 @@ export async function fillDisposablePool(ctx: EngineContext, templateName?: stri
   const size = ctx.config.disposablePoolSize;
   const name = templateName ?? ctx.config.defaultTemplate;
   if (size <= 0 || !name) return [];
-  if (options.delayMs) await new Promise((resolve) => setTimeout(resolve, options.delayMs));
-  await getTemplate(ctx, name);
   const added: string[] = [];
   try {
+    // The lock is held from the start, delay included: whoever cleans up sees (and can stop) this filler.
     await withNameLock(ctx.layout.lock(poolLockName(name)), `${name} (disposable pool)`, async () => {
+      if (options.delayMs) await new Promise((resolve) => setTimeout(resolve, options.delayMs));
+      await getTemplate(ctx, name);
       await retireStalePreloaded(ctx, name);
       for (let round = 0; round < size + 4; round++) {
         const members = (await listVms(ctx)).filter((vm) => isPoolMember(vm, name));
