@@ -1,5 +1,6 @@
 /** Further benchmark sections; each issue adds its own file and one entry here. */
 import { dailyUseSections } from './daily-use.js';
+import { templateBuildSection } from './template-build.js';
 
 export interface BenchSection {
   title: string;
@@ -8,5 +9,6 @@ export interface BenchSection {
 }
 
 export const extraSections: BenchSection[] = [
+  templateBuildSection,
   ...dailyUseSections,
 ];
