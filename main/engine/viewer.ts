@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { coloredViewerEnv } from './viewer-color.js';
 import { VmsError } from './errors.js';
 import type { Engine } from './index.js';
 import type { VmInfo } from './types.js';
@@ -47,7 +48,9 @@ export async function openViewer(engine: Pick<Engine, 'info' | 'displayUri'>, na
   const uri = await engine.displayUri(name);
   if (!uri) throw new VmsError(`"${name}" has no SPICE display: check its graphics in \`virsh dumpxml ${name}\`.`);
   const title = viewerTitle(vm);
-  const child = await spawnDetached('remote-viewer', ['--title', title, uri], options.env,
+  // The header bar in the domain color: remote-viewer has no option for it, GTK CSS does it.
+  const env = await coloredViewerEnv(vm.meta.color, options.env ?? process.env);
+  const child = await spawnDetached('remote-viewer', ['--title', title, uri], env,
     'remote-viewer is not installed: install the virt-viewer package and try again.');
   return { uri, title, child };
 }

@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { VmsError } from '../../engine/errors.js';
 import { openViewer } from '../../engine/viewer.js';
-import { coloredViewerEnv } from '../../engine/viewer-color.js';
 import type { Command } from '../command.js';
 
 export const view: Command = {
@@ -10,10 +9,8 @@ export const view: Command = {
   usage: 'NAME',
   positionals: { min: 1, max: 1, names: ['NAME'] },
   async run({ engine, io }, { positionals: [name] }) {
-    // The header bar in the domain color (remote-viewer has no option for it; GTK CSS does it).
-    const vm = await engine.info(name);
-    const env = await coloredViewerEnv(vm.meta.color ?? engine.config.labelColors[vm.meta.label]);
-    const { uri } = await openViewer(engine, name, { env });
+    // openViewer colors the header bar, for the tray and the command line alike.
+    const { uri } = await openViewer(engine, name);
     io.out(`Opened ${uri} for "${name}".`);
   },
 };
