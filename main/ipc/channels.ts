@@ -1,5 +1,6 @@
 import type { VmInfo } from '../engine/types.js';
 import type { Settings } from '../settings/schema.js';
+import type { EngineConfig } from '../engine/config.js';
 
 /**
  * The IPC contract between the main process and the preload (electron/fiddle style): one channel per
@@ -117,16 +118,7 @@ export interface SettingsView {
   /** What is stored (the shared settings file). */
   stored: Settings;
   /** What the engine uses, defaults filled in. */
-  effective: {
-    uri: string;
-    imagesDir: string;
-    accel: 'kvm' | 'tcg';
-    defaultTemplate?: string;
-    defaultLabel: string;
-    defaultMemoryMiB: number;
-    defaultVcpus: number;
-    defaultDiskSize: string;
-    labelColors: Record<string, string>;
+  effective: Pick<EngineConfig, 'uri' | 'imagesDir' | 'accel' | 'defaultTemplate' | 'defaultLabel' | 'defaultMemoryMiB' | 'defaultVcpus' | 'defaultDiskSize' | 'labelColors'> & {
     hotkey: string;
     autostart: boolean;
   };
