@@ -41,6 +41,7 @@ export interface TestEngine {
 export async function makeTestEngine(tag: string, settings: Partial<EngineConfig> = {}): Promise<TestEngine> {
   // qemu runs as libvirt-qemu and must reach the disks: keep them under libvirt's images folder.
   const imagesDir = `/var/lib/libvirt/images/vms-test-${tag}-${randomBytes(3).toString('hex')}`;
+  const before = await libvirtObjects();
   await mkdir(imagesDir, { recursive: true });
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -67,10 +68,46 @@ export async function makeTestEngine(tag: string, settings: Partial<EngineConfig
     async cleanup() {
       await killLockHolders(imagesDir);
       await removeDomainsUnder(imagesDir);
+      await removeNewLibvirtObjects(before);
       await releaseSharedExport(join(imagesDir, 'pkg'));
       await rm(imagesDir, { recursive: true, force: true });
     },
   };
+}
+
+async function names(args: string[]): Promise<string[]> {
+  const out = await execa('virsh', ['-q', '-c', URI, ...args], { reject: false });
+  return String(out.stdout).split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f[0]).map((f) => (args[0] === 'nwfilter-list' ? f[1] : f[0]));
+}
+
+/** The vms label networks and VM filters that exist now. */
+async function libvirtObjects(): Promise<{ networks: Set<string>; filters: Set<string> }> {
+  return {
+    networks: new Set((await names(['net-list', '--all', '--name'])).filter((n) => n.startsWith('vms-'))),
+    filters: new Set((await names(['nwfilter-list'])).filter((n) => n?.startsWith('vms-fw-'))),
+  };
+}
+
+/**
+ * Label networks and VM filters the engine made during a test (they outlive VMs by design): removed once
+ * no domain uses them, so a test run leaves libvirt as it found it.
+ */
+async function removeNewLibvirtObjects(before: { networks: Set<string>; filters: Set<string> }): Promise<void> {
+  const now = await libvirtObjects();
+  const domains = await names(['list', '--all', '--name']);
+  // A VM's filter references its -rules filter: undefine the referencing one first.
+  for (const filter of [...now.filters].sort((a, b) => Number(a.endsWith('-rules')) - Number(b.endsWith('-rules')))) {
+    if (before.filters.has(filter)) continue;
+    const owner = filter.replace(/^vms-fw-/, '').replace(/-rules$/, '');
+    if (!domains.includes(owner)) await execa('virsh', ['-c', URI, 'nwfilter-undefine', filter], { reject: false });
+  }
+  for (const network of now.networks) {
+    if (before.networks.has(network)) continue;
+    const inUse = await Promise.all(domains.map(async (d) => String((await execa('virsh', ['-c', URI, 'dumpxml', d], { reject: false })).stdout).includes(`network='${network}'`)));
+    if (inUse.some(Boolean)) continue;
+    await execa('virsh', ['-c', URI, 'net-destroy', network], { reject: false });
+    await execa('virsh', ['-c', URI, 'net-undefine', network], { reject: false });
+  }
 }
 
 /** Destroys and undefines every domain with a disk or NVRAM file under `dir`. */
