@@ -1,7 +1,8 @@
 import { randomInt } from 'node:crypto';
-import { rm, stat, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import type { EngineContext } from './context.js';
+import { pathExists } from './file-exists.js';
 import { replaceWithOverlay } from './disk-store.js';
 import { getTemplate } from './inventory.js';
 import { isLockHeld } from './name-lock.js';
@@ -27,19 +28,11 @@ export interface DisposableOptions {
 async function freeDisposableName(ctx: EngineContext): Promise<string> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const name = `disp${randomInt(1000, 10000)}`;
-    if (!(await domainStatus(ctx.config.uri, name)) && !(await exists(ctx.layout.vmDir(name)))) return name;
+    if (!(await domainStatus(ctx.config.uri, name)) && !(await pathExists(ctx.layout.vmDir(name)))) return name;
   }
   throw new VmsError('Could not find a free disposable name: delete some disposables and try again.');
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Starts a new disposable: a transient libvirt domain (libvirt forgets it when it stops) on an overlay of
@@ -73,7 +66,7 @@ export async function createDisposable(ctx: EngineContext, options: DisposableOp
 
 /** Removes a disposable's files once its domain is gone; true when it did. */
 export async function reapDisposable(ctx: EngineContext, name: string): Promise<boolean> {
-  if (!(await exists(ctx.layout.disposableMarker(name)))) return false;
+  if (!(await pathExists(ctx.layout.disposableMarker(name)))) return false;
   if (await domainStatus(ctx.config.uri, name)) return false;
   if (await isLockHeld(ctx.layout.lock(name))) return false;
   await rm(ctx.layout.vmDir(name), { recursive: true, force: true });
@@ -98,7 +91,7 @@ export async function watchDisposable(ctx: EngineContext, name: string): Promise
   if (await domainStatus(ctx.config.uri, name)) await stopped;
   events.kill();
   for (let attempt = 0; attempt < 50 && !(await reapDisposable(ctx, name)); attempt++) {
-    if (!(await exists(ctx.layout.vmDir(name)))) break;
+    if (!(await pathExists(ctx.layout.vmDir(name)))) break;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

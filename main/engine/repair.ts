@@ -1,6 +1,7 @@
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EngineContext } from './context.js';
+import { pathExists } from './file-exists.js';
 import { pruneBases } from './disk-store.js';
 import { isLockHeld } from './name-lock.js';
 import { removeVmCache } from './pkg-cache.js';
@@ -28,9 +29,6 @@ async function removeStaleLocks(ctx: EngineContext): Promise<void> {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
-}
 
 /**
  * Finishes what an interrupted or unwatched command left: runs before every command, so a kill -9 or a
@@ -49,7 +47,7 @@ export async function repair(ctx: EngineContext): Promise<RepairReport> {
   const marked = [];
   for (const name of entries) {
     const [pending, disposable, updating] = await Promise.all([
-      exists(ctx.layout.pendingMarker(name)), exists(ctx.layout.disposableMarker(name)), exists(ctx.layout.updatingMarker(name))]);
+      pathExists(ctx.layout.pendingMarker(name)), pathExists(ctx.layout.disposableMarker(name)), pathExists(ctx.layout.updatingMarker(name))]);
     if (pending || disposable || updating) marked.push({ name, pending, disposable, updating });
   }
   if (marked.length === 0) return report;
