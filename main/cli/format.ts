@@ -53,7 +53,7 @@ export function formatInfo(vm: VmInfo): string {
     ['clipboard', vm.clipboard ? 'shared' : 'off'],
     ['persistent', vm.persistent ? 'yes' : 'no (disposable)'],
     ['uuid', vm.uuid],
-    ...vm.disks.map((d): [string, string] => [`disk ${d.target}`, d.path]),
+    ...vm.disks.map((d): [string, string] => [`disk ${d.target}`, d.volume ? `${d.volume} (pool ${d.pool})` : d.path ?? '']),
     ['nvram', vm.nvramPath],
     ['created', vm.meta.created],
   ];

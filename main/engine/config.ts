@@ -1,4 +1,6 @@
 import { accessSync, constants } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { VmsError } from './errors.js';
 import type { Accel } from './types.js';
 
@@ -6,8 +8,12 @@ import type { Accel } from './types.js';
 export interface EngineConfig {
   /** libvirt connection URI. */
   uri: string;
-  /** Folder that holds vms's disks (under `<imagesDir>/vms/`). */
+  /** Folder that holds vms's storage pool (`<imagesDir>/<pool>/`), used when the pool is first defined. */
   imagesDir: string;
+  /** The libvirt storage pool that holds every disk, NVRAM store and console log. */
+  pool: string;
+  /** The user's own folder for name locks and the journal of operations under way (never libvirt's). */
+  stateDir: string;
   accel: Accel;
   defaultTemplate?: string;
   defaultLabel: string;
@@ -49,6 +55,7 @@ export function detectAccel(env: NodeJS.ProcessEnv = process.env): Accel {
 export const DEFAULTS = {
   uri: 'qemu:///system',
   imagesDir: '/var/lib/libvirt/images',
+  pool: 'vms',
   defaultLabel: 'personal',
   defaultMemoryMiB: 2048,
   defaultVcpus: 2,
@@ -64,14 +71,21 @@ function poolSize(value: string | undefined, setting: number | undefined): numbe
   return Math.min(Number(value), 8);
 }
 
+/** $XDG_STATE_HOME/vms, or ~/.local/state/vms. */
+export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.XDG_STATE_HOME || join(env.HOME || homedir(), '.local', 'state'), 'vms');
+}
+
 /**
- * Builds a config from stored settings, with VMS_URI, VMS_IMAGES_DIR, VMS_ACCEL, VMS_PKG_CACHE_DIR,
+ * Builds a config from stored settings, with VMS_URI, VMS_IMAGES_DIR, VMS_POOL, VMS_STATE_DIR, VMS_ACCEL, VMS_PKG_CACHE_DIR,
  * VMS_DISPOSABLE_POOL and VMS_SYSFS_ROOT taking precedence.
  */
 export function resolveConfig(settings: Partial<EngineConfig> = {}, env: NodeJS.ProcessEnv = process.env): EngineConfig {
   return {
     uri: env.VMS_URI || settings.uri || DEFAULTS.uri,
     imagesDir: env.VMS_IMAGES_DIR || settings.imagesDir || DEFAULTS.imagesDir,
+    pool: env.VMS_POOL || settings.pool || DEFAULTS.pool,
+    stateDir: env.VMS_STATE_DIR || settings.stateDir || defaultStateDir(env),
     accel: env.VMS_ACCEL ? detectAccel(env) : settings.accel ?? detectAccel(env),
     defaultTemplate: settings.defaultTemplate,
     defaultLabel: settings.defaultLabel || DEFAULTS.defaultLabel,

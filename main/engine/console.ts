@@ -1,13 +1,14 @@
-import { openSync, constants, writeSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import tty from 'node:tty';
 import type { EngineContext } from './context.js';
 import { VmsError } from './errors.js';
-import { ttyConsole } from './tools/virsh.js';
+import { domainStatus } from './libvirt/domains.js';
+import { openConsoleStream } from './libvirt/console-stream.js';
+import { isLibvirtError } from './libvirt/errors.js';
+import { downloadVolume, refreshPool } from './libvirt/storage.js';
+import { ensureVmsPool } from './storage/pool.js';
 
 /**
  * A VM's serial console without a terminal: `vms console NAME` bridges its own stdin and stdout to the
- * console's pty, so scripts and other programs can drive a guest's shell (`virsh console` refuses to run
+ * console, so scripts and other programs can drive a guest's shell (`virsh console` refuses to run
  * without a controlling tty).
  */
 
@@ -21,30 +22,15 @@ export interface BridgeOptions {
   drainMs?: number;
 }
 
-/** Writes all of `data` to a non-blocking fd, waiting while the pty is full. */
-function writeAll(fd: number, data: Buffer): void {
-  let offset = 0;
-  while (offset < data.length) {
-    try {
-      offset += writeSync(fd, data, offset);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
-    }
-  }
-}
-
 /**
  * Connects `input` and `output` to a running VM's serial console until Ctrl+] arrives, or the input ends and
  * the guest has gone quiet, or the VM stops. Returns 0 on a detach or end of input, 1 when the VM stopped.
+ * Goes through libvirt's console stream, so it needs no rights on QEMU's pty.
  */
 export async function bridgeConsole(ctx: EngineContext, name: string, input: NodeJS.ReadableStream, output: NodeJS.WritableStream, options: BridgeOptions = {}): Promise<number> {
-  const path = (await ttyConsole(ctx.config.uri, name)).trim();
-  if (!path.startsWith('/dev/')) throw new VmsError(`"${name}" has no serial console on a pty: see \`virsh dumpxml ${name}\`.`);
-  const fd = openSync(path, constants.O_RDWR | constants.O_NOCTTY);
-  const pty = new tty.ReadStream(fd);
-  // Raw, so the host side of the pty neither echoes the guest's output back nor changes line ends.
-  pty.setRawMode(true);
+  const status = await domainStatus(ctx.libvirt, name);
+  if (!status || status.state !== 'running') throw new VmsError(`"${name}" is not running: start it first (vms start ${name}).`);
+  const stream = openConsoleStream(ctx.libvirt, name);
   return new Promise<number>((resolve) => {
     let finished = false;
     let quietTimer: NodeJS.Timeout | undefined;
@@ -59,35 +45,35 @@ export async function bridgeConsole(ctx: EngineContext, name: string, input: Nod
       input.removeListener('end', onEnd);
       // Stop reading, so an open stdin does not keep the process alive.
       input.pause();
-      pty.destroy();
+      stream.close();
       resolve(code);
     };
     const armQuiet = () => {
       clearTimeout(quietTimer);
       quietTimer = setTimeout(() => finish(0), options.quietMs ?? 1000);
     };
+    const send = (data: Buffer) => stream.write(data);
     const onInput = (chunk: Buffer | string) => {
       const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
       const detach = data.indexOf(DETACH_KEY);
       if (detach >= 0) {
-        if (detach > 0) writeAll(fd, data.subarray(0, detach));
+        if (detach > 0) send(data.subarray(0, detach));
         finish(0);
         return;
       }
-      writeAll(fd, data);
+      send(data);
     };
     const onEnd = () => {
       inputEnded = true;
       armQuiet();
       drainTimer = setTimeout(() => finish(0), options.drainMs ?? 15_000);
     };
-    pty.on('data', (chunk: Buffer) => {
+    stream.onData((chunk) => {
       output.write(chunk);
       if (inputEnded) armQuiet();
     });
-    // EIO: QEMU closed the pty, the VM stopped.
-    pty.on('error', () => finish(1));
-    pty.on('close', () => finish(finished ? 0 : 1));
+    // virsh ended by itself: the VM stopped (or the connection went).
+    void stream.ended.then(() => finish(1));
     input.on('data', onInput);
     input.on('end', onEnd);
   });
@@ -98,13 +84,17 @@ export async function bridgeConsole(ctx: EngineContext, name: string, input: Nod
  * file), and every boot appends to it.
  */
 export async function readConsoleLog(ctx: EngineContext, name: string): Promise<string | undefined> {
-  const path = ctx.layout.consoleLog(name);
+  // virtlogd (root) writes the log into vms's pool: read through libvirt, which works without rights on
+  // the folder and over qemu+ssh:// too. A refresh makes the files virtlogd made visible as volumes.
+  await ensureVmsPool(ctx);
+  await refreshPool(ctx.libvirt, ctx.layout.pool);
+  const log = ctx.layout.consoleLogVolume(name);
   const parts: string[] = [];
-  for (const file of [`${path}.2`, `${path}.1`, `${path}.0`, path]) {
+  for (const volume of [`${log}.2`, `${log}.1`, `${log}.0`, log]) {
     try {
-      parts.push(await readFile(file, 'utf8'));
+      parts.push((await downloadVolume(ctx.libvirt, ctx.layout.pool, volume)).toString('utf8'));
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      if (!isLibvirtError(error, 'not-found')) throw error;
     }
   }
   return parts.length > 0 ? parts.join('') : undefined;

@@ -1,12 +1,12 @@
 import type { EngineContext } from './context.js';
 import { createDisposable, reapDisposable, type DisposableOptions } from './disposable.js';
-import { isVmsError, VmsError } from './errors.js';
+import { VmsError } from './errors.js';
 import { findVm, getTemplate, listVms } from './inventory.js';
-import { isLockHeld, withNameLock } from './name-lock.js';
-import { readBackingChain } from './qcow2-header.js';
-import { publishedImage } from './templates.js';
-import { runToolWithStderr } from './tools/run.js';
-import { destroyDomain, domainStatus, listDomains, resumeDomain, suspendDomain, virsh, virshBatch } from './tools/virsh.js';
+import { isLockHeld, NameBusyError, withNameLock } from './name-lock.js';
+import { isLibvirtError } from './libvirt/errors.js';
+import { publishedVolume } from './templates.js';
+import { destroyDomain, domainStats, domainStatesWithReason, domainStatus, listDomainsWithXml, setDomainMetadata, suspendDomain } from './libvirt/domains.js';
+import { volumeInfo } from './libvirt/storage.js';
 import { readDomain } from './xml/domain-read.js';
 import type { VmInfo, VmMeta } from './types.js';
 import { metadataElement, METADATA_NS, METADATA_PREFIX } from './xml/metadata.js';
@@ -33,23 +33,19 @@ function poolLockName(template: string): string {
 
 /** True when the disposable's root is not built on the template's published image any more. */
 export async function isStale(ctx: EngineContext, vm: VmInfo, template: VmInfo): Promise<boolean> {
-  try {
-    const chain = await readBackingChain(ctx.layout.rootDisk(vm.name));
-    return chain[1] !== publishedImage(ctx, template);
-  } catch {
-    return true;
-  }
+  const root = await volumeInfo(ctx.libvirt, ctx.layout.pool, ctx.layout.rootVolume(vm.name));
+  return root?.backingPath !== ctx.layout.volumePath(publishedVolume(ctx, template));
 }
 
 /** Destroys a pooled disposable and removes its files. */
 async function discard(ctx: EngineContext, name: string): Promise<void> {
   try {
-    await destroyDomain(ctx.config.uri, name);
+    await destroyDomain(ctx.libvirt, name);
   } catch (error) {
-    if (await domainStatus(ctx.config.uri, name)) throw error;
+    if (await domainStatus(ctx.libvirt, name)) throw error;
   }
   for (let attempt = 0; attempt < 20 && !(await reapDisposable(ctx, name)); attempt++) {
-    if (!(await domainStatus(ctx.config.uri, name)) && !(await isLockHeld(ctx.layout.lock(name)))) {
+    if (!(await domainStatus(ctx.libvirt, name)) && !(await isLockHeld(ctx.layout.lock(name)))) {
       await reapDisposable(ctx, name);
       break;
     }
@@ -79,7 +75,7 @@ export function metadataSetXml(meta: VmMeta): string {
 
 /** Changes a running domain's vms metadata in place (no config is touched: it works on transient domains). */
 export async function setLiveMetadata(ctx: EngineContext, name: string, meta: VmMeta): Promise<void> {
-  await virsh(ctx.config.uri, ['metadata', name, '--uri', METADATA_NS, '--key', METADATA_PREFIX, '--live', '--set', metadataSetXml(meta)]);
+  await setDomainMetadata(ctx.libvirt, name, METADATA_NS, METADATA_PREFIX, metadataSetXml(meta), { live: true, config: false });
 }
 
 /** `paused (user)` → the reason in parentheses, from `virsh domstate --reason`. Pure. */
@@ -101,16 +97,15 @@ interface Listing {
   reasons: Map<string, string>;
 }
 
-/** Every vms VM, and why the paused ones are paused, in two virsh processes (what the user waits for). */
+/** Every vms VM, and why the paused ones are paused (what the user waits for: few virsh processes). */
 async function listWithReasons(ctx: EngineContext): Promise<Listing> {
-  const domains = (await listDomains(ctx.config.uri)).filter((d) => /^[A-Za-z0-9_.:/+-]+$/.test(d.name));
-  const paused = domains.filter((d) => d.state === 'paused').map((d) => d.name);
-  const outputs = await virshBatch(ctx.config.uri, [...domains.map((d) => ['dumpxml', d.name]), ...paused.map((n) => ['domstate', n, '--reason'])]);
-  const vms = domains.flatMap((domain, i) => {
-    const definition = outputs[i].includes('<domain') ? readDomain(outputs[i]) : undefined;
+  const domains = await listDomainsWithXml(ctx.libvirt);
+  const vms = domains.flatMap((domain) => {
+    const definition = readDomain(domain.xml);
     return definition ? [{ ...definition, state: domain.state, persistent: domain.persistent }] : [];
   });
-  return { vms, reasons: new Map(paused.map((name, i) => [name, outputs[domains.length + i]])) };
+  const paused = vms.filter((vm) => vm.state === 'paused').map((vm) => vm.name);
+  return { vms, reasons: paused.length > 0 ? await domainStatesWithReason(ctx.libvirt, paused) : new Map() };
 }
 
 function readyAmong(listing: Listing, templateName: string): VmInfo[] {
@@ -120,19 +115,19 @@ function readyAmong(listing: Listing, templateName: string): VmInfo[] {
 
 /**
  * Clears `preloaded` on the running domain and resumes it, in one virsh process (every virsh start costs a
- * few hundred milliseconds on a busy host, and this is what the user waits for).
+ * few hundred milliseconds on a busy host, and this is what the user waits for). Undefined when it was
+ * taken meanwhile (it runs already, or is gone).
  */
-async function resumeAsTaken(ctx: EngineContext, name: string, meta: VmMeta): Promise<void> {
-  const xml = metadataSetXml(meta).replace(/\n\s*/g, '');
-  // Our values are names, labels, colors and ISO times: never a quote, but make sure.
-  if (xml.includes("'") || xml.includes('\\')) {
-    await setLiveMetadata(ctx, name, meta);
-    await resumeDomain(ctx.config.uri, name);
-    return;
+async function resumeAsTaken(ctx: EngineContext, name: string, meta: VmMeta): Promise<true | undefined> {
+  const [setMeta, resumed] = await ctx.libvirt.batch([
+    ['metadata', name, '--uri', METADATA_NS, '--key', METADATA_PREFIX, '--live', '--set', metadataSetXml(meta)],
+    ['resume', name],
+  ]);
+  for (const error of [setMeta.error, resumed.error]) {
+    if (isLibvirtError(error, 'not-found') || isLibvirtError(error, 'active') || isLibvirtError(error, 'inactive')) return undefined;
+    if (error) throw new VmsError(`Could not hand out the preloaded disposable "${name}": ${error.message}`, { cause: error });
   }
-  const script = `metadata ${name} --uri ${METADATA_NS} --key ${METADATA_PREFIX} --live --set '${xml}' ; resume ${name}`;
-  const { stderr } = await runToolWithStderr('virsh', ['--quiet', '-c', ctx.config.uri, script]);
-  if (/^error:/m.test(stderr)) throw new VmsError(`Could not hand out the preloaded disposable "${name}": ${stderr.replace(/^error:\s*/gm, '').trim().split('\n')[0]}`, { stderr });
+  return true;
 }
 
 /** Whether a request for a disposable can be served from the pool (the pool's are default ones). */
@@ -164,19 +159,14 @@ export async function takePreloaded(ctx: EngineContext, options: DisposableOptio
     try {
       const taken = await withNameLock(ctx.layout.lock(candidate.name), candidate.name, async () => {
         const meta: VmMeta = { ...candidate.meta, preloaded: undefined, created: new Date().toISOString() };
-        try {
-          await resumeAsTaken(ctx, candidate.name, meta);
-        } catch (error) {
-          // Another command took it between the list and the lock: it runs already (or is gone).
-          if (isVmsError(error) && /not paused|not running|not found|no domain/i.test(error.stderr ?? error.message)) return undefined;
-          throw error;
-        }
+        // Another command may have taken it between the list and the lock.
+        if (!(await resumeAsTaken(ctx, candidate.name, meta))) return undefined;
         return { ...candidate, meta, state: 'running' as const };
       });
       if (taken) return taken;
     } catch (error) {
       // Locked by another command: try the next one.
-      if (!isVmsError(error) || !/Another vms command/.test(error.message)) throw error;
+      if (!(error instanceof NameBusyError)) throw error;
     }
   }
   return undefined;
@@ -239,8 +229,7 @@ export async function waitUntilBooted(ctx: EngineContext, name: string, options:
   let idleSince: number | undefined;
   let sawBusy = options.maybeBooted ?? false;
   for (;;) {
-    const [out] = await virshBatch(ctx.config.uri, [['domstats', name, '--vcpu', '--state', '--balloon']]);
-    const stats = parseDomstats(out);
+    const stats = parseDomstats(await domainStats(ctx.libvirt, name, ['--vcpu', '--state', '--balloon']) ?? '');
     if (!stats['state.state']) throw new VmsError(`The disposable "${name}" stopped while it was booting.`);
     const at = process.hrtime.bigint();
     if (previous) {
@@ -272,18 +261,18 @@ export interface FillOptions {
 /** Boots a preloaded disposable to idle and pauses it, under its name lock. */
 async function bootAndPause(ctx: EngineContext, name: string, boot?: BootWaitOptions): Promise<void> {
   await withNameLock(ctx.layout.lock(name), name, async () => {
-    const status = await domainStatus(ctx.config.uri, name);
+    const status = await domainStatus(ctx.libvirt, name);
     if (!status || status.state !== 'running') return;
     try {
       await waitUntilBooted(ctx, name, boot);
     } catch (error) {
-      await destroyDomain(ctx.config.uri, name).catch(() => undefined);
+      await destroyDomain(ctx.libvirt, name).catch(() => undefined);
       throw error;
     }
-    await suspendDomain(ctx.config.uri, name);
+    await suspendDomain(ctx.libvirt, name);
   });
   // A domain that never became ready is reaped now, not by the next command's repair.
-  if (!(await domainStatus(ctx.config.uri, name))) await reapDisposable(ctx, name);
+  if (!(await domainStatus(ctx.libvirt, name))) await reapDisposable(ctx, name);
 }
 
 /**
@@ -317,7 +306,7 @@ export async function fillDisposablePool(ctx: EngineContext, templateName?: stri
       }
     });
   } catch (error) {
-    if (isVmsError(error) && /Another vms command/.test(error.message)) return added;
+    if (error instanceof NameBusyError) return added;
     throw error;
   }
   return added;

@@ -1,20 +1,22 @@
 import { randomInt } from 'node:crypto';
-import { rm, writeFile } from 'node:fs/promises';
-import { execa } from 'execa';
 import type { EngineContext } from './context.js';
-import { pathExists } from './file-exists.js';
-import { replaceWithOverlay } from './disk-store.js';
+import { waitForDomainStop } from './domain-wait.js';
+import { VmsError } from './errors.js';
 import { getTemplate } from './inventory.js';
+import { defineAndRead, domainStatus } from './libvirt/domains.js';
+import { createVolumes } from './libvirt/storage.js';
 import { isLockHeld } from './name-lock.js';
 import { assertLabel } from './names.js';
 import { prepareVmNetwork, pruneDisposableFilters, removeVmFilters } from './network/vm-network.js';
-import { prepareVmCacheForStart, removeVmCache } from './pkg-cache.js';
-import { createVmFolder, publishedImage } from './templates.js';
-import { defineAndRead, domainStatus } from './tools/virsh.js';
+import { prepareVmCacheForStart } from './storage/pkg-cache.js';
+import { overlaySpec } from './storage/disks.js';
+import { collectGarbage } from './storage/garbage.js';
+import { journalEntries, removeJournalEntry } from './storage/journal.js';
+import { publishedVolume } from './templates.js';
 import type { VmInfo } from './types.js';
-import { buildDomainXml } from './xml/domain-build.js';
 import { vmDomainSpec } from './vm-create.js';
-import { VmsError } from './errors.js';
+import { createVmRecord } from './vm-record.js';
+import { buildDomainXml } from './xml/domain-build.js';
 
 export interface DisposableOptions {
   template?: string;
@@ -26,17 +28,17 @@ export interface DisposableOptions {
 }
 
 async function freeDisposableName(ctx: EngineContext): Promise<string> {
+  const journaled = new Set(await journalEntries(ctx, 'disposable'));
   for (let attempt = 0; attempt < 50; attempt++) {
     const name = `disp${randomInt(1000, 10000)}`;
-    if (!(await domainStatus(ctx.config.uri, name)) && !(await pathExists(ctx.layout.vmDir(name)))) return name;
+    if (!journaled.has(name) && !(await domainStatus(ctx.libvirt, name))) return name;
   }
   throw new VmsError('Could not find a free disposable name: delete some disposables and try again.');
 }
 
-
 /**
  * Starts a new disposable: a transient libvirt domain (libvirt forgets it when it stops) on an overlay of
- * the template. Its folder is marked, so its disk and NVRAM go when the domain is gone — through
+ * the template. It is in the journal as a disposable, so its volumes go when the domain is gone — through
  * `reapDisposable`, called by whoever sees it stop, or by the next command's repair.
  */
 export async function createDisposable(ctx: EngineContext, options: DisposableOptions = {}): Promise<VmInfo> {
@@ -45,53 +47,47 @@ export async function createDisposable(ctx: EngineContext, options: DisposableOp
   const templateName = options.template ?? ctx.config.defaultTemplate;
   if (!templateName) throw new VmsError('Say which template to use: --template NAME (see `vms list`), or set a default template.');
   const template = await getTemplate(ctx, templateName);
-  const image = publishedImage(ctx, template);
+  const published = publishedVolume(ctx, template);
   const name = await freeDisposableName(ctx);
   await pruneDisposableFilters(ctx).catch(() => undefined);
-  return createVmFolder(ctx, name, async () => {
-    await writeFile(ctx.layout.disposableMarker(name), template.name);
-    await replaceWithOverlay(ctx.layout.rootDisk(name), image);
+  return createVmRecord(ctx, name, async () => {
+    const rootVolume = ctx.layout.rootVolume(name);
+    await createVolumes(ctx.libvirt, ctx.layout.pool, [overlaySpec(ctx, rootVolume, published)]);
     const net = await prepareVmNetwork(ctx, name, label);
+    // No private disk and no own package cache: nothing of a disposable outlives it.
     const spec = vmDomainSpec(ctx, name, { kind: 'disposable', label, template: template.name, preloaded: options.preloaded, created: new Date().toISOString() }, {
       memoryMiB: options.memoryMiB ?? ctx.config.defaultMemoryMiB,
       vcpus: ctx.config.defaultVcpus,
-      withPrivate: false,
+      rootVolume,
       network: net?.network,
       clipboard: net?.clipboard,
+      pkgCache: false,
     });
-    await prepareVmCacheForStart(ctx, name);
-    return defineAndRead(ctx.config.uri, buildDomainXml(spec), name, { transient: true, paused: options.paused });
-  });
+    await prepareVmCacheForStart(ctx);
+    return defineAndRead(ctx.libvirt, buildDomainXml(spec), name, { transient: true, paused: options.paused });
+  }, { journal: 'disposable' });
 }
 
-/** Removes a disposable's files once its domain is gone; true when it did. */
+/** Removes a disposable's volumes (root, NVRAM, console log) and filter once its domain is gone; true when it did. */
 export async function reapDisposable(ctx: EngineContext, name: string): Promise<boolean> {
-  if (!(await pathExists(ctx.layout.disposableMarker(name)))) return false;
-  if (await domainStatus(ctx.config.uri, name)) return false;
+  if (!(await journalEntries(ctx, 'disposable')).includes(name)) return false;
+  if (await domainStatus(ctx.libvirt, name)) return false;
   if (await isLockHeld(ctx.layout.lock(name))) return false;
-  await rm(ctx.layout.vmDir(name), { recursive: true, force: true });
-  await removeVmCache(ctx, name);
+  await collectGarbage(ctx);
   await removeVmFilters(ctx, name).catch(() => undefined);
+  await removeJournalEntry(ctx, 'disposable', name);
   return true;
 }
 
 /**
- * Waits for a disposable's domain to go (it shut down, from inside the guest too) and reaps its files.
- * Follows libvirt's lifecycle events rather than polling.
+ * Waits for a disposable's domain to go (it shut down, from inside the guest too) and reaps its volumes.
+ * Follows libvirt's lifecycle events through the one watch (with its ready handshake), not polling.
  */
 export async function watchDisposable(ctx: EngineContext, name: string): Promise<void> {
-  const events = execa('virsh', ['-c', ctx.config.uri, 'event', '--domain', name, '--event', 'lifecycle', '--loop'], { reject: false, buffer: false });
-  const stopped = new Promise<void>((resolve) => {
-    events.stdout?.on('data', (chunk: Buffer) => {
-      if (/Stopped|Undefined|Shutdown Finished/.test(chunk.toString())) resolve();
-    });
-    void events.then(() => resolve());
-  });
-  // The domain may have gone before the watch began.
-  if (await domainStatus(ctx.config.uri, name)) await stopped;
-  events.kill();
+  await waitForDomainStop(ctx, name, 2 ** 31 - 1);
+  // The command that made it may still hold its lock for a moment.
   for (let attempt = 0; attempt < 50 && !(await reapDisposable(ctx, name)); attempt++) {
-    if (!(await pathExists(ctx.layout.vmDir(name)))) break;
+    if (!(await journalEntries(ctx, 'disposable')).includes(name)) break;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

@@ -76,7 +76,7 @@ export function watchLifecycle(uri: string, onEvent: (event: LifecycleEvent) => 
     if (stopped) return;
     const started = Date.now();
     let stderr = '';
-    const proc = execa('virsh', ['-c', uri, `echo ${READY} ; event --loop --event lifecycle`], { reject: false, buffer: false, stdin: 'ignore' });
+    const proc = execa('virsh', ['-c', uri, `echo ${READY} ; event --loop --event lifecycle`], { reject: false, buffer: false, stdin: 'ignore', env: { LC_ALL: 'C' } });
     child = proc;
     proc.stdout?.setEncoding('utf8');
     proc.stderr?.setEncoding('utf8');

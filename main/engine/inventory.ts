@@ -1,16 +1,13 @@
 import type { EngineContext } from './context.js';
 import { VmsError } from './errors.js';
-import { domainXmlAndStatus, dumpXmlIfExists, dumpXmlMany, listDomains, type DomainSnapshot } from './tools/virsh.js';
+import { domainXmlAndStatus, dumpXmlIfExists, listDomainsWithXml, type DomainSnapshot } from './libvirt/domains.js';
 import type { VmInfo } from './types.js';
 import { readDomain } from './xml/domain-read.js';
 
 /** Every VM vms manages, read back from libvirt (domains without vms metadata are left out). */
 export async function listVms(ctx: EngineContext): Promise<VmInfo[]> {
-  const domains = await listDomains(ctx.config.uri);
-  const xmls = await dumpXmlMany(ctx.config.uri, domains.map((d) => d.name));
-  return domains.flatMap((domain) => {
-    const xml = xmls.get(domain.name);
-    const definition = xml ? readDomain(xml) : undefined;
+  return (await listDomainsWithXml(ctx.libvirt)).flatMap((domain) => {
+    const definition = readDomain(domain.xml);
     return definition ? [{ ...definition, state: domain.state, persistent: domain.persistent }] : [];
   });
 }
@@ -22,14 +19,14 @@ export function vmFromSnapshot(snapshot: DomainSnapshot): VmInfo | undefined {
 }
 
 export async function findVm(ctx: EngineContext, name: string): Promise<VmInfo | undefined> {
-  const found = await domainXmlAndStatus(ctx.config.uri, name);
+  const found = await domainXmlAndStatus(ctx.libvirt, name);
   return found ? vmFromSnapshot(found) : undefined;
 }
 
 export async function getVm(ctx: EngineContext, name: string): Promise<VmInfo> {
   const vm = await findVm(ctx, name);
   if (!vm) {
-    const other = await dumpXmlIfExists(ctx.config.uri, name);
+    const other = await dumpXmlIfExists(ctx.libvirt, name);
     if (other) throw new VmsError(`The libvirt domain "${name}" was not made by vms: manage it with virsh or virt-manager.`);
     throw new VmsError(`There is no VM named "${name}": see \`vms list\`.`);
   }
@@ -42,9 +39,4 @@ export async function getTemplate(ctx: EngineContext, name: string): Promise<VmI
     throw new VmsError(`There is no template named "${name}": see \`vms list\`, or make one with \`vms template build ${name}\` or \`vms template import ${name} IMAGE\`.`);
   }
   return vm;
-}
-
-/** The VMs whose root starts from this template. */
-export async function childrenOf(ctx: EngineContext, template: string): Promise<VmInfo[]> {
-  return (await listVms(ctx)).filter((vm) => vm.meta.template === template && vm.meta.kind !== 'template' && vm.meta.kind !== 'standalone');
 }

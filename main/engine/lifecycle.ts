@@ -1,17 +1,18 @@
 import type { EngineContext } from './context.js';
-import { replaceWithOverlay } from './disk-store.js';
 import { reapDisposable } from './disposable.js';
+import { waitForDomainStop } from './domain-wait.js';
 import { VmsError } from './errors.js';
 import { getTemplate, getVm } from './inventory.js';
+import { destroyDomain, resumeDomain, shutdownDomain, startDomain } from './libvirt/domains.js';
 import { withNameLock } from './name-lock.js';
 import { joinLabelNetwork } from './network/vm-network.js';
-import { prepareVmCacheForStart } from './pkg-cache.js';
-import { markTemplateUpdating, publishedImage, publishTemplate, pruneTemplateVersions } from './templates.js';
-import { destroyDomain, domainStatus, resumeDomain, shutdownDomain, startDomain } from './tools/virsh.js';
+import { prepareVmCacheForStart } from './storage/pkg-cache.js';
+import { remakeOverlay } from './storage/disks.js';
+import { prepareTemplateStart, publishedVolume, publishTemplate } from './templates.js';
 import type { VmInfo } from './types.js';
 
 /**
- * Starts a VM. An appvm first gets a fresh root overlay on its template's published image (so a template
+ * Starts a VM. An appvm first gets a fresh root overlay on its template's published version (so a template
  * update reaches it now, and whatever it changed outside /home is gone); a template is marked as updating
  * so that its shutdown publishes a new version.
  */
@@ -19,32 +20,20 @@ export async function startVm(ctx: EngineContext, name: string): Promise<VmInfo>
   const vm = await getVm(ctx, name);
   if (vm.state === 'running') return vm;
   if (vm.state === 'paused') {
-    await resumeDomain(ctx.config.uri, name);
+    await resumeDomain(ctx.libvirt, name);
     return getVm(ctx, name);
   }
   await withNameLock(ctx.layout.lock(name), name, async () => {
     if (vm.meta.kind === 'appvm') {
       const template = await getTemplate(ctx, vm.meta.template ?? '');
-      await replaceWithOverlay(ctx.layout.rootDisk(name), publishedImage(ctx, template));
+      await remakeOverlay(ctx, ctx.layout.rootVolume(name), publishedVolume(ctx, template));
     }
-    if (vm.meta.kind === 'template') await markTemplateUpdating(ctx, vm);
+    if (vm.meta.kind === 'template') await prepareTemplateStart(ctx, vm);
     if (vm.sharedFolders?.length) await prepareVmCacheForStart(ctx, name);
     await joinLabelNetwork(ctx, name);
-    await startDomain(ctx.config.uri, name);
+    await startDomain(ctx.libvirt, name);
   });
-  if (vm.meta.kind === 'appvm') await pruneTemplateVersions(ctx, vm.meta.template!);
   return getVm(ctx, name);
-}
-
-/** Polls until the domain is shut off or gone; false on timeout. */
-export async function waitUntilStopped(ctx: EngineContext, name: string, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const status = await domainStatus(ctx.config.uri, name);
-    if (!status || status.state === 'shut off' || status.state === 'crashed') return true;
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
 }
 
 /** What happens after a VM stopped: a template publishes its update, a disposable's files go. */
@@ -62,11 +51,11 @@ export interface StopOptions {
 export async function stopVm(ctx: EngineContext, name: string, options: StopOptions = {}): Promise<void> {
   const vm = await getVm(ctx, name);
   if (vm.state === 'shut off') return;
-  if (vm.state === 'paused') await resumeDomain(ctx.config.uri, name);
-  await shutdownDomain(ctx.config.uri, name);
+  if (vm.state === 'paused') await resumeDomain(ctx.libvirt, name);
+  await shutdownDomain(ctx.libvirt, name);
   if (options.wait === false) return;
   const timeoutMs = options.timeoutMs ?? 90_000;
-  if (!(await waitUntilStopped(ctx, name, timeoutMs))) {
+  if (!(await waitForDomainStop(ctx, name, timeoutMs))) {
     throw new VmsError(`"${name}" did not shut down within ${Math.round(timeoutMs / 1000)} s: force it off with \`vms kill ${name}\`.`);
   }
   await afterStop(ctx, vm);
@@ -76,7 +65,7 @@ export async function stopVm(ctx: EngineContext, name: string, options: StopOpti
 export async function killVm(ctx: EngineContext, name: string): Promise<void> {
   const vm = await getVm(ctx, name);
   if (vm.state === 'shut off') return;
-  await destroyDomain(ctx.config.uri, name);
+  await destroyDomain(ctx.libvirt, name);
   await afterStop(ctx, vm);
 }
 

@@ -1,6 +1,15 @@
-import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { link, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { EngineContext } from './context.js';
 import { VmsError } from './errors.js';
+
+/** Another live command holds the name: callers that can go on without it catch this type. */
+export class NameBusyError extends VmsError {
+  constructor(readonly vmName: string) {
+    super(`Another vms command is working on "${vmName}" right now: wait for it to finish and try again.`);
+    this.name = 'NameBusyError';
+  }
+}
 
 function isAlive(pid: number): boolean {
   try {
@@ -26,7 +35,7 @@ export async function isLockHeld(path: string): Promise<boolean> {
  * interleave: the second gets a clear error. A lock left by a killed process (its pid is gone) is taken over.
  */
 export async function withNameLock<T>(path: string, name: string, work: () => Promise<T>): Promise<T> {
-  await mkdir(dirname(path), { recursive: true });
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   for (let attempt = 0; ; attempt++) {
     // Written aside, then linked into place: the lock never exists without its pid, so nobody can
     // mistake a lock being taken for a stale one.
@@ -41,7 +50,7 @@ export async function withNameLock<T>(path: string, name: string, work: () => Pr
         await rm(path, { force: true });
         continue;
       }
-      throw new VmsError(`Another vms command is working on "${name}" right now: wait for it to finish and try again.`);
+      throw new NameBusyError(name);
     } finally {
       await rm(draft, { force: true });
     }
@@ -50,5 +59,31 @@ export async function withNameLock<T>(path: string, name: string, work: () => Pr
     return await work();
   } finally {
     await rm(path, { force: true });
+  }
+}
+
+/** The names whose lock a live process holds right now. */
+export async function namesLocked(ctx: EngineContext): Promise<Set<string>> {
+  let files: string[];
+  try {
+    files = (await readdir(ctx.layout.locksDir())).filter((f) => f.endsWith('.lock'));
+  } catch {
+    return new Set();
+  }
+  const held = await Promise.all(files.map((f) => isLockHeld(join(ctx.layout.locksDir(), f))));
+  return new Set(files.filter((_, i) => held[i]).map((f) => f.slice(0, -'.lock'.length)));
+}
+
+/** Removes lock files whose process is gone (it was killed). */
+export async function removeStaleLocks(ctx: EngineContext): Promise<void> {
+  let files: string[];
+  try {
+    files = (await readdir(ctx.layout.locksDir())).filter((f) => f.endsWith('.lock'));
+  } catch {
+    return;
+  }
+  for (const file of files) {
+    const path = join(ctx.layout.locksDir(), file);
+    if (!(await isLockHeld(path))) await rm(path, { force: true });
   }
 }

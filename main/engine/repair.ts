@@ -1,69 +1,49 @@
-import { readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { EngineContext } from './context.js';
-import { pathExists } from './file-exists.js';
-import { pruneBases } from './disk-store.js';
-import { isLockHeld } from './name-lock.js';
-import { removeVmCache } from './pkg-cache.js';
+import { reapDisposable } from './disposable.js';
+import { listDomains } from './libvirt/domains.js';
+import { isLockHeld, removeStaleLocks } from './name-lock.js';
+import { collectGarbage } from './storage/garbage.js';
+import { ownerOfVolume } from './storage/layout.js';
+import { journalEntries, removeJournalEntry } from './storage/journal.js';
 import { publishTemplate } from './templates.js';
-import { listDomains } from './tools/virsh.js';
 
 export interface RepairReport {
-  /** VM folders removed: disposables whose domain is gone, and creations that never finished. */
+  /** Names whose leftovers were removed: disposables whose domain is gone, and creations that never finished. */
   removed: string[];
   /** Templates whose update was published. */
   published: string[];
 }
 
-/** Lock files whose process is gone (it was killed) are dropped. */
-async function removeStaleLocks(ctx: EngineContext): Promise<void> {
-  let locks: string[];
-  try {
-    locks = await readdir(ctx.layout.locksDir());
-  } catch {
-    return;
-  }
-  for (const lock of locks.filter((l) => l.endsWith('.lock'))) {
-    const path = join(ctx.layout.locksDir(), lock);
-    if (!(await isLockHeld(path))) await rm(path, { force: true });
-  }
-}
-
-
 /**
  * Finishes what an interrupted or unwatched command left: runs before every command, so a kill -9 or a
- * disposable that shut down while nothing watched it leaves nothing behind for long.
+ * disposable that shut down while nothing watched it leaves nothing behind for long. Cheap when there is
+ * nothing to do: it reads the user's journal and asks libvirt only when an entry is there.
  */
 export async function repair(ctx: EngineContext): Promise<RepairReport> {
   const report: RepairReport = { removed: [], published: [] };
   await removeStaleLocks(ctx);
-  let entries: string[];
-  try {
-    entries = (await readdir(ctx.layout.root)).filter((e) => !e.startsWith('.'));
-  } catch {
-    return report;
+  const [pending, disposables, updating] = await Promise.all([journalEntries(ctx, 'pending'), journalEntries(ctx, 'disposable'), journalEntries(ctx, 'updating')]);
+  const idle = async (names: string[]) => (await Promise.all(names.map(async (n) => ((await isLockHeld(ctx.layout.lock(n))) ? [] : [n])))).flat();
+  const [pendingIdle, disposablesIdle, updatingIdle] = await Promise.all([idle(pending), idle(disposables), idle(updating)]);
+  if (pendingIdle.length + disposablesIdle.length + updatingIdle.length === 0) return report;
+
+  const domains = new Map((await listDomains(ctx.libvirt)).map((d) => [d.name, d]));
+  // Defined: the command finished but for its journal entry. Not defined: it died half-way.
+  const halfMade = pendingIdle.filter((name) => !domains.has(name));
+  const kept = halfMade.length > 0 ? (await collectGarbage(ctx)).kept : [];
+  for (const name of pendingIdle) {
+    // A volume libvirtd is still writing (a killed full copy) goes next time: the entry stays till then.
+    if (kept.some((volume) => ownerOfVolume(volume) === name)) continue;
+    if (halfMade.includes(name)) report.removed.push(name);
+    await removeJournalEntry(ctx, 'pending', name);
   }
-  // Only marked folders need libvirt's word; most of the time there are none and no virsh runs at all.
-  const marked = [];
-  for (const name of entries) {
-    const [pending, disposable, updating] = await Promise.all([
-      pathExists(ctx.layout.pendingMarker(name)), pathExists(ctx.layout.disposableMarker(name)), pathExists(ctx.layout.updatingMarker(name))]);
-    if (pending || disposable || updating) marked.push({ name, pending, disposable, updating });
+  for (const name of disposablesIdle) {
+    if (!domains.has(name) && (await reapDisposable(ctx, name)) && !report.removed.includes(name)) report.removed.push(name);
   }
-  if (marked.length === 0) return report;
-  const domains = new Map((await listDomains(ctx.config.uri)).map((d) => [d.name, d]));
-  for (const { name, pending, disposable, updating } of marked) {
-    if (await isLockHeld(ctx.layout.lock(name))) continue;
+  for (const name of updatingIdle) {
     const domain = domains.get(name);
-    if (domain) {
-      if (pending) await rm(ctx.layout.pendingMarker(name), { force: true });
-      if (updating && domain.state === 'shut off' && (await publishTemplate(ctx, name))) report.published.push(name);
-    } else if (pending || disposable) {
-      await rm(ctx.layout.vmDir(name), { recursive: true, force: true });
-      await removeVmCache(ctx, name);
-      report.removed.push(name);
-    }
+    if (!domain) await removeJournalEntry(ctx, 'updating', name);
+    else if (domain.state === 'shut off' && (await publishTemplate(ctx, name))) report.published.push(name);
   }
-  if (report.removed.length > 0) await pruneBases(ctx);
   return report;
 }

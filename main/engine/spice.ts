@@ -1,7 +1,7 @@
 import type { EngineContext } from './context.js';
 import { VmsError } from './errors.js';
 import { getVm } from './inventory.js';
-import { defineDomain, dumpXml } from './tools/virsh.js';
+import { defineDomain, dumpXml } from './libvirt/domains.js';
 import type { VmInfo } from './types.js';
 import { editDomainXml, setClipboard } from './xml/domain-edit.js';
 
@@ -20,8 +20,8 @@ export async function setVmClipboard(ctx: EngineContext, name: string, enabled: 
   if (!vm.persistent) {
     throw new VmsError(`"${name}" is a disposable: its clipboard is fixed while it runs; start a new one after changing its template's setting, or use another VM.`);
   }
-  const xml = await dumpXml(ctx.config.uri, name, { inactive: true });
-  await defineDomain(ctx.config.uri, editDomainXml(xml, setClipboard(enabled)));
+  const xml = await dumpXml(ctx.libvirt, name, { inactive: true });
+  await defineDomain(ctx.libvirt, editDomainXml(xml, setClipboard(enabled)));
   const after = await getVm(ctx, name);
   return { vm: after, appliesNow: after.state === 'shut off' };
 }

@@ -29,8 +29,12 @@ export interface VmMeta {
 export interface VmDisk {
   /** `vda`, `vdb`, … */
   target: string;
-  path: string;
   device: string;
+  /** For a disk of a storage pool (vms's own disks): the pool and volume. */
+  pool?: string;
+  volume?: string;
+  /** For a disk given by path (a domain made by hand, or a running domain's resolved source). */
+  path?: string;
 }
 
 /** A VM as read back from libvirt: its domain XML plus its state. */

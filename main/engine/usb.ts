@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { EngineContext } from './context.js';
 import { VmsError } from './errors.js';
 import { getVm } from './inventory.js';
-import { attachDevice, detachDevice, dumpXml, dumpXmlMany, listDomains } from './tools/virsh.js';
+import { attachDevice, detachDevice, dumpXml, dumpXmlMany, listDomains } from './libvirt/domains.js';
 import type { VmInfo, VmState } from './types.js';
 import { child, childElements, el, find, parseXml, serializeXml, type XmlElement } from './xml/tree.js';
 
@@ -182,8 +182,8 @@ export function usbDeviceUses(devices: readonly UsbDevice[], domains: readonly D
 export async function listUsb(ctx: EngineContext): Promise<UsbDeviceUse[]> {
   const devices = await readUsbDevices(ctx.config.sysfsRoot);
   if (devices.length === 0) return [];
-  const domains = await listDomains(ctx.config.uri);
-  const xmls = await dumpXmlMany(ctx.config.uri, domains.map((d) => d.name));
+  const domains = await listDomains(ctx.libvirt);
+  const xmls = await dumpXmlMany(ctx.libvirt, domains.map((d) => d.name));
   return usbDeviceUses(devices, domains.flatMap((d) => (xmls.has(d.name) ? [{ name: d.name, state: d.state, xml: xmls.get(d.name)! }] : [])));
 }
 
@@ -218,13 +218,13 @@ export interface HotplugTarget {
 /** Adds a device (any `<devices>` child: a hostdev, a USB disk, …) to a VM, live and/or in its config. */
 export async function hotplug(ctx: EngineContext, name: string, deviceXml: string, target: HotplugTarget): Promise<void> {
   if (!target.live && !target.config) return;
-  await attachDevice(ctx.config.uri, name, deviceXml, target);
+  await attachDevice(ctx.libvirt, name, deviceXml, target);
 }
 
 /** Removes a device from a VM, live and/or from its config; `deviceXml` as the domain has it. */
 export async function unplug(ctx: EngineContext, name: string, deviceXml: string, target: HotplugTarget): Promise<void> {
   if (!target.live && !target.config) return;
-  await detachDevice(ctx.config.uri, name, deviceXml, target);
+  await detachDevice(ctx.libvirt, name, deviceXml, target);
 }
 
 function isOn(vm: VmInfo): boolean {
@@ -263,7 +263,7 @@ export async function attachUsb(ctx: EngineContext, vmName: string, spec: string
 
 async function configHas(ctx: EngineContext, vm: VmInfo, device: UsbDevice): Promise<boolean> {
   if (!vm.persistent) return false;
-  const xml = await dumpXml(ctx.config.uri, vm.name, { inactive: true });
+  const xml = await dumpXml(ctx.libvirt, vm.name, { inactive: true });
   return usbHostdevsOf(xml).some((h) => hostdevMatches(h.source, device));
 }
 
@@ -287,13 +287,13 @@ export async function detachUsb(ctx: EngineContext, vmName: string, spec: string
   }
   let removed = 0;
   if (target.live && isOn(vm)) {
-    for (const hostdev of usbHostdevsOf(await dumpXml(ctx.config.uri, vm.name)).filter((h) => matches(h.source))) {
+    for (const hostdev of usbHostdevsOf(await dumpXml(ctx.libvirt, vm.name)).filter((h) => matches(h.source))) {
       await unplug(ctx, vm.name, hostdev.xml, { live: true, config: false });
       removed++;
     }
   }
   if (target.config) {
-    for (const hostdev of usbHostdevsOf(await dumpXml(ctx.config.uri, vm.name, { inactive: true })).filter((h) => matches(h.source))) {
+    for (const hostdev of usbHostdevsOf(await dumpXml(ctx.libvirt, vm.name, { inactive: true })).filter((h) => matches(h.source))) {
       await unplug(ctx, vm.name, hostdev.xml, { live: false, config: true });
       removed++;
     }

@@ -1,16 +1,17 @@
 import type { EngineContext } from './context.js';
-import { assertSize } from './config.js';
-import { independentCopy, replaceWithOverlay } from './disk-store.js';
-import { getTemplate } from './inventory.js';
-import { assertLabel, assertVmName } from './names.js';
-import { createVmFolder, publishedImage } from './templates.js';
-import { ensureVmCache, pkgLayout, pkgSharedFolders } from './pkg-cache.js';
-import { createPrivateDisk } from './tools/filesystem.js';
-import { defineAndRead } from './tools/virsh.js';
-import type { VmInfo, VmMeta } from './types.js';
-import { buildDomainXml, type DomainSpec, type NetworkSpec } from './xml/domain-build.js';
-import { prepareVmNetwork } from './network/vm-network.js';
+import { assertSize, sizeInBytes } from './config.js';
 import { VmsError } from './errors.js';
+import { getTemplate } from './inventory.js';
+import { defineAndRead } from './libvirt/domains.js';
+import { createVolumes } from './libvirt/storage.js';
+import { assertLabel, assertVmName } from './names.js';
+import { prepareVmNetwork } from './network/vm-network.js';
+import { ensureVmCache, pkgLayout, pkgSharedFolders } from './storage/pkg-cache.js';
+import { copyDisk, emptyHomeVolume, overlaySpec } from './storage/disks.js';
+import { publishedVolume } from './templates.js';
+import type { VmInfo, VmMeta } from './types.js';
+import { createVmRecord } from './vm-record.js';
+import { buildDomainXml, type DomainSpec, type NetworkSpec } from './xml/domain-build.js';
 
 export interface CreateOptions {
   template?: string;
@@ -23,8 +24,9 @@ export interface CreateOptions {
   standalone?: boolean;
 }
 
-/** The domain description for a VM with root (vda) and private (vdb) disks; pure. */
-export function vmDomainSpec(ctx: EngineContext, name: string, meta: VmMeta, options: { memoryMiB: number; vcpus: number; withPrivate: boolean; network?: NetworkSpec; clipboard?: boolean }): DomainSpec {
+/** The domain description for a VM with root (vda) and, unless disposable, private (vdb) volumes; pure. */
+export function vmDomainSpec(ctx: EngineContext, name: string, meta: VmMeta, options: { memoryMiB: number; vcpus: number; rootVolume: string; homeVolume?: string; network?: NetworkSpec; clipboard?: boolean; pkgCache?: boolean }): DomainSpec {
+  const pool = ctx.layout.pool;
   return {
     name,
     meta: { ...meta, color: meta.color ?? ctx.config.labelColors[meta.label] },
@@ -32,16 +34,16 @@ export function vmDomainSpec(ctx: EngineContext, name: string, meta: VmMeta, opt
     vcpus: options.vcpus,
     accel: ctx.config.accel,
     disks: [
-      { target: 'vda', path: ctx.layout.rootDisk(name) },
-      ...(options.withPrivate ? [{ target: 'vdb', path: ctx.layout.privateDisk(name) }] : []),
+      { target: 'vda', pool, volume: options.rootVolume },
+      ...(options.homeVolume ? [{ target: 'vdb', pool, volume: options.homeVolume }] : []),
     ],
-    nvramPath: ctx.layout.nvram(name),
-    consoleLogPath: ctx.layout.consoleLog(name),
+    nvramPath: ctx.layout.volumePath(ctx.layout.nvramVolume(name)),
+    consoleLogPath: ctx.layout.volumePath(ctx.layout.consoleLogVolume(name)),
     // The label's network (network/vm-network.ts prepares it); QEMU's user-mode network where there is none.
     network: options.network ?? { type: 'user' },
     clipboard: options.clipboard ?? true,
-    // The pacman caches: shared (read-only) and the VM's own.
-    sharedFolders: pkgSharedFolders(pkgLayout(ctx), name),
+    // The pacman caches: shared (read-only) and, but for disposables, the VM's own.
+    sharedFolders: pkgSharedFolders(pkgLayout(ctx), options.pkgCache === false ? undefined : name),
   };
 }
 
@@ -65,16 +67,21 @@ export async function createVm(ctx: EngineContext, name: string, options: Create
   const templateName = options.template ?? ctx.config.defaultTemplate;
   if (!templateName) throw new VmsError('Say which template to use: --template NAME (see `vms list`).');
   const template = await getTemplate(ctx, templateName);
-  const image = publishedImage(ctx, template);
+  const published = publishedVolume(ctx, template);
   const kind = options.standalone ? 'standalone' : 'appvm';
 
-  return createVmFolder(ctx, name, async () => {
-    if (kind === 'standalone') await independentCopy(image, ctx.layout.rootDisk(name));
-    else await replaceWithOverlay(ctx.layout.rootDisk(name), image);
-    await createPrivateDisk(ctx.layout.privateDisk(name), diskSize);
+  return createVmRecord(ctx, name, async () => {
+    const emptyHome = await emptyHomeVolume(ctx, sizeInBytes(diskSize));
+    const rootVolume = kind === 'standalone' ? ctx.layout.standaloneRootVolume(name) : ctx.layout.rootVolume(name);
+    const homeVolume = ctx.layout.homeVolume(name);
+    if (kind === 'standalone') await copyDisk(ctx, published, rootVolume);
+    await createVolumes(ctx.libvirt, ctx.layout.pool, [
+      ...(kind === 'appvm' ? [overlaySpec(ctx, rootVolume, published)] : []),
+      overlaySpec(ctx, homeVolume, emptyHome),
+    ]);
     await ensureVmCache(ctx, name);
     const meta: VmMeta = { kind, label, template: template.name, created: new Date().toISOString() };
     const net = await prepareVmNetwork(ctx, name, label);
-    return defineAndRead(ctx.config.uri, buildDomainXml(vmDomainSpec(ctx, name, meta, { memoryMiB, vcpus, withPrivate: true, network: net?.network, clipboard: net?.clipboard })), name);
+    return defineAndRead(ctx.libvirt, buildDomainXml(vmDomainSpec(ctx, name, meta, { memoryMiB, vcpus, rootVolume, homeVolume, network: net?.network, clipboard: net?.clipboard })), name);
   });
 }

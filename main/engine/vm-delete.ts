@@ -1,43 +1,46 @@
-import { rm } from 'node:fs/promises';
-import { relative, sep } from 'node:path';
 import type { EngineContext } from './context.js';
-import { backingUsers, pruneBases } from './disk-store.js';
 import { VmsError } from './errors.js';
-import { getVm, listVms } from './inventory.js';
+import { getVm } from './inventory.js';
+import { destroyDomain, listDomainsWithXml, undefineDomain } from './libvirt/domains.js';
+import { listVolumes } from './libvirt/storage.js';
 import { withNameLock } from './name-lock.js';
 import { removeVmFilters } from './network/vm-network.js';
-import { removeVmCache } from './pkg-cache.js';
-import { pruneTemplateVersions } from './templates.js';
-import { destroyDomain, undefineDomain } from './tools/virsh.js';
+import { removeVmCache } from './storage/pkg-cache.js';
+import { collectGarbage, neededVolumes } from './storage/garbage.js';
+import { ownerOfVolume } from './storage/layout.js';
+import { ensureVmsPool } from './storage/pool.js';
+import { readDomain } from './xml/domain-read.js';
 
-/** The VMs that would break if `name` went: children of a template, and VMs whose disks are built on its files. */
+/**
+ * The VMs built on a template: its children, and VMs whose disks are built on its versions. (A VM's disk
+ * frozen for a linked clone is different: the VM can go, and the frozen disk stays while the clone uses it.)
+ */
 export async function dependentsOf(ctx: EngineContext, name: string): Promise<string[]> {
-  const dependents = new Set((await listVms(ctx)).filter((vm) => vm.name !== name && vm.meta.template === name && vm.meta.kind !== 'standalone').map((vm) => vm.name));
-  const dir = ctx.layout.vmDir(name);
-  for (const [file, users] of await backingUsers(ctx)) {
-    if (!file.startsWith(dir + sep)) continue;
-    for (const user of users) {
-      const owner = relative(ctx.layout.root, user).split(sep)[0];
-      if (owner !== name && !owner.startsWith('.')) dependents.add(owner);
-    }
+  await ensureVmsPool(ctx);
+  const [domains, volumes] = await Promise.all([listDomainsWithXml(ctx.libvirt), listVolumes(ctx.libvirt, ctx.layout.pool)]);
+  const dependents = new Set<string>();
+  for (const domain of domains) {
+    if (domain.name === name) continue;
+    const meta = readDomain(domain.xml)?.meta;
+    if (meta && meta.template === name && meta.kind !== 'standalone') dependents.add(domain.name);
+    const chain = neededVolumes(volumes, [domain], ctx.layout.pool);
+    if ([...chain].some((volume) => ownerOfVolume(volume) === name)) dependents.add(domain.name);
   }
   return [...dependents].sort();
 }
 
-/** Deletes a VM: its domain, disks and NVRAM. A template that others are built on is refused. */
+/** Deletes a VM: its domain, volumes (those no other VM is built on), NVRAM and package cache. A template others are built on is refused. */
 export async function deleteVm(ctx: EngineContext, name: string): Promise<void> {
   const vm = await getVm(ctx, name);
   await withNameLock(ctx.layout.lock(name), name, async () => {
-    const dependents = await dependentsOf(ctx, name);
+    const dependents = vm.meta.kind === 'template' ? await dependentsOf(ctx, name) : [];
     if (dependents.length > 0) {
       throw new VmsError(`"${name}" cannot be deleted: ${dependents.join(', ')} ${dependents.length === 1 ? 'is' : 'are'} built on it; delete ${dependents.length === 1 ? 'it' : 'them'} first.`);
     }
-    if (vm.state !== 'shut off') await destroyDomain(ctx.config.uri, name);
-    if (vm.persistent) await undefineDomain(ctx.config.uri, name);
-    await rm(ctx.layout.vmDir(name), { recursive: true, force: true });
+    if (vm.state !== 'shut off') await destroyDomain(ctx.libvirt, name);
+    if (vm.persistent) await undefineDomain(ctx.libvirt, name);
     await removeVmCache(ctx, name);
     await removeVmFilters(ctx, name);
+    await collectGarbage(ctx, { releasing: name });
   });
-  await pruneBases(ctx);
-  if (vm.meta.template) await pruneTemplateVersions(ctx, vm.meta.template);
 }

@@ -1,15 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, chmod, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { resolveConfig, type EngineConfig } from '../../main/engine/config.js';
 import { Engine } from '../../main/engine/index.js';
-import { releaseSharedExport } from '../../main/engine/pkg-cache.js';
+import { Libvirt } from '../../main/engine/libvirt/connection.js';
+import { listPools, listVolumes } from '../../main/engine/libvirt/storage.js';
 
 /**
- * Shared set-up for tests on a real libvirtd: a private images folder, an Engine on it (TCG, small
- * guests), the CLI bundle to run as a user would, and a cleanup that removes every domain whose disks
- * live in that folder (disposables included) and the folder itself.
+ * Shared set-up for tests on a real libvirtd, run as the unprivileged desktop user: a private storage
+ * pool and state folder, an Engine on them (TCG, small guests), the CLI bundle to run as a user would,
+ * and a cleanup that removes every domain with a disk in that pool (disposables included), the pool's
+ * volumes, the pool itself and its package-cache pools.
  */
 
 export const URI = 'qemu:///system';
@@ -18,61 +22,107 @@ export const TEST_GUEST_DIR = '/var/cache/vms-test/guest';
 const REPO = new URL('../../../', import.meta.url).pathname;
 export const CLI = join(REPO, 'dist', 'cli', 'vms.mjs');
 
+/** When the test process is root: the unprivileged user VM operations run as (scripts/run-tests.mjs sets it). */
+export function testUser(): string | undefined {
+  return process.getuid?.() === 0 ? process.env.VMS_TEST_USER : undefined;
+}
+
 let guestImage: Promise<string> | undefined;
 
-/** The small bootable busybox guest (built once per machine, then cached). */
+/**
+ * The small bootable busybox guest. Built once per machine, as root, into a cache that every user can
+ * read (scripts/run-tests.mjs builds it before it runs the integration tests as the unprivileged user).
+ */
 export function testGuestImage(): Promise<string> {
-  guestImage ??= execa(join(REPO, 'test', 'fixtures', 'guest', 'build-test-guest.sh'), [TEST_GUEST_DIR], { stderr: 'inherit' })
-    .then(() => join(TEST_GUEST_DIR, 'test-guest.qcow2'));
+  const image = join(TEST_GUEST_DIR, 'test-guest.qcow2');
+  guestImage ??= access(image, constants.R_OK).then(() => image, async () => {
+    if (process.getuid?.() !== 0) throw new Error(`${image} is missing: build it once as root with test/fixtures/guest/build-test-guest.sh ${TEST_GUEST_DIR}`);
+    await execa(join(REPO, 'test', 'fixtures', 'guest', 'build-test-guest.sh'), [TEST_GUEST_DIR], { stderr: 'inherit' });
+    return image;
+  });
   return guestImage;
 }
 
 export interface TestEngine {
   engine: Engine;
   config: EngineConfig;
+  /** The test's own storage pool (its folder is <imagesDir>/<pool>, made by libvirt). */
+  pool: string;
   imagesDir: string;
-  /** Environment for running the CLI against the same folder. */
+  /** A folder of the test user's own for scratch files (images to import, sysfs trees, …). */
+  scratch: string;
+  /** Environment for running the CLI against the same pool. */
   env: NodeJS.ProcessEnv;
-  /** Runs the real `vms` command line. */
-  vms(args: string[], options?: { reject?: boolean }): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  /** Runs the real `vms` command line, as the unprivileged test user (as root only with `asRoot`). */
+  vms(args: string[], options?: { reject?: boolean; asRoot?: boolean; env?: NodeJS.ProcessEnv }): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  /** Every volume of the test's pool, as libvirt lists it now. */
+  volumes(): Promise<string[]>;
   cleanup(): Promise<void>;
 }
 
 export async function makeTestEngine(tag: string, settings: Partial<EngineConfig> = {}): Promise<TestEngine> {
-  // qemu runs as libvirt-qemu and must reach the disks: keep them under libvirt's images folder.
-  const imagesDir = `/var/lib/libvirt/images/vms-test-${tag}-${randomBytes(3).toString('hex')}`;
+  const id = `${tag}-${randomBytes(3).toString('hex')}`;
+  const pool = `vms-test-${id}`;
+  // libvirt makes the pool's folder (<imagesDir>/<pool>, as root), so the test needs no rights on
+  // libvirt's folders, and removes it with the pool.
+  const imagesDir = '/var/lib/libvirt/images';
+  const pkgCacheDir = `/var/lib/libvirt/filesystems/vms-test-${id}`;
+  const home = await mkdtemp(join(tmpdir(), `vms-test-${id}-`));
+  // QEMU (another user) reads what tests hand it from scratch/ (a USB stick image): traversable.
+  await chmod(home, 0o755);
+  for (const dir of ['scratch', 'state', 'state/locks', 'state/pending', 'state/disposable', 'state/updating', 'config']) await mkdir(join(home, dir));
+  // A test file that runs as root (it builds a template) still runs its VM operations as the user.
+  const user = testUser();
+  if (user) await execa('chown', ['-R', `${user}:${user}`, home]);
   const before = await libvirtObjects();
-  await mkdir(imagesDir, { recursive: true });
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     VMS_URI: URI,
+    VMS_POOL: pool,
     VMS_IMAGES_DIR: imagesDir,
     VMS_ACCEL: 'tcg',
-    VMS_CONFIG_DIR: join(imagesDir, '.config'),
-    // Each test gets its own package caches (and read-only bind mount), removed by cleanup().
-    VMS_PKG_CACHE_DIR: join(imagesDir, 'pkg'),
+    VMS_CONFIG_DIR: join(home, 'config'),
+    VMS_STATE_DIR: join(home, 'state'),
+    VMS_PKG_CACHE_DIR: pkgCacheDir,
     // No background pool of preloaded disposables unless a test asks for one.
     VMS_DISPOSABLE_POOL: String(settings.disposablePoolSize ?? 0),
   };
   const config = resolveConfig({ defaultMemoryMiB: 512, defaultVcpus: 1, defaultDiskSize: '1G', ...settings }, env);
   const engine = new Engine(config);
+  const libvirt = new Libvirt(URI);
   return {
     engine,
     config,
+    pool,
     imagesDir,
+    scratch: join(home, 'scratch'),
     env,
     async vms(args, options = {}) {
-      const result = await execa(process.execPath, [CLI, ...args], { env, reject: options.reject ?? false });
+      const command = user && !options.asRoot ? ['runuser', '-u', user, '--', process.execPath, CLI, ...args] : [process.execPath, CLI, ...args];
+      const result = await execa(command[0], command.slice(1), { env: { ...env, ...options.env }, reject: options.reject ?? false });
       return { exitCode: result.exitCode ?? 1, stdout: String(result.stdout), stderr: String(result.stderr) };
     },
+    async volumes() {
+      return (await listVolumes(libvirt, pool)).map((v) => v.name).sort();
+    },
     async cleanup() {
-      await killLockHolders(imagesDir);
-      await removeDomainsUnder(imagesDir);
+      await killLockHolders(join(home, 'state', 'locks'));
+      await removeDomainsUsing(pool, join(imagesDir, pool));
       await removeNewLibvirtObjects(before);
-      await releaseSharedExport(join(imagesDir, 'pkg'));
-      await rm(imagesDir, { recursive: true, force: true });
+      for (const name of await listPools(libvirt)) {
+        if (name === pool || name.startsWith(`${pool}-pkg-`)) await removePool(libvirt, name);
+      }
+      await rm(home, { recursive: true, force: true });
     },
   };
+}
+
+/** Deletes every volume of a pool, then the pool with its folder. */
+export async function removePool(libvirt: Libvirt, pool: string): Promise<void> {
+  await libvirt.run(['pool-refresh', pool]).catch(() => undefined);
+  const volumes = await listVolumes(libvirt, pool).catch(() => []);
+  await libvirt.batch(volumes.map((v) => ['vol-delete', '--pool', pool, v.name]));
+  await libvirt.batch([['pool-destroy', pool], ['pool-delete', pool], ['pool-undefine', pool]]);
 }
 
 async function names(args: string[]): Promise<string[]> {
@@ -110,13 +160,13 @@ async function removeNewLibvirtObjects(before: { networks: Set<string>; filters:
   }
 }
 
-/** Destroys and undefines every domain with a disk or NVRAM file under `dir`. */
-export async function removeDomainsUnder(dir: string): Promise<string[]> {
+/** Destroys and undefines every domain with a disk in `pool`, or a disk or NVRAM file under `dir`. */
+export async function removeDomainsUsing(pool: string, dir: string): Promise<string[]> {
   const names = (await execa('virsh', ['-q', '-c', URI, 'list', '--all', '--name'])).stdout.split('\n').map((n) => n.trim()).filter(Boolean);
   const removed: string[] = [];
   for (const name of names) {
     const xml = await execa('virsh', ['-c', URI, 'dumpxml', name], { reject: false });
-    if (!String(xml.stdout).includes(dir)) continue;
+    if (!String(xml.stdout).includes(`pool='${pool}'`) && !String(xml.stdout).includes(dir)) continue;
     await execa('virsh', ['-c', URI, 'destroy', name], { reject: false });
     await execa('virsh', ['-c', URI, 'undefine', '--nvram', name], { reject: false });
     // The VM's network filters (main/engine/network): undefining the domain leaves them.
@@ -128,10 +178,9 @@ export async function removeDomainsUnder(dir: string): Promise<string[]> {
 
 /**
  * Ends the background vms processes a test started (a disposable pool filler, say) that still hold a
- * lock under `dir`: by the pid in the lock file, never by name.
+ * lock in `locks`: by the pid in the lock file, never by name.
  */
-export async function killLockHolders(dir: string): Promise<number[]> {
-  const locks = join(dir, 'vms', '.locks');
+export async function killLockHolders(locks: string): Promise<number[]> {
   const killed: number[] = [];
   let files: string[] = [];
   try {

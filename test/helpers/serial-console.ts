@@ -1,17 +1,14 @@
-// Drives a guest's serial console from Node without a controlling tty.
-//
-// The domain has `<serial type='pty'>`; `virsh ttyconsole` gives the pty (/dev/pts/N). We open it
-// with O_NOCTTY and put it in raw mode at once: otherwise the host-side line discipline echoes
-// the guest's output back into the guest. Everything received since open is kept, so waitFor()
-// also sees output that arrived before it was called. QEMU drops pty output while nobody has the
-// pty open, so open the console right after `virsh start` (the `<log file=…>` keeps everything).
+// Drives a guest's serial console from Node without a controlling tty, through libvirt's console
+// stream (main/engine/libvirt/console-stream.ts: `virsh console` under `script`), as the desktop user
+// can: the pty itself belongs to QEMU's user. Everything received since open is kept, so waitFor()
+// also sees output that arrived before it was called. Output while nobody is attached is only in the
+// `<log file=…>`, so open the console right after `virsh start`.
 //
 // run() sends the command inside a brace group between two `echo` markers whose text differs from
 // the typed line (`echo __VMS_B_"id"__` prints `__VMS_B_id__`), so the shell's echo of the input
 // never matches. The group is parsed completely before it runs, so no prompt lands in the output.
-import fs from 'node:fs';
-import tty from 'node:tty';
-import { execa } from 'execa';
+import { Libvirt } from '../../main/engine/libvirt/connection.js';
+import { openConsoleStream, type ConsoleStream } from '../../main/engine/libvirt/console-stream.js';
 
 export interface RunResult {
   /** What the command printed (stdout and stderr), CRLF turned into LF, final newline removed. */
@@ -24,43 +21,35 @@ export class SerialConsole {
   /** waitFor() searches from here; each match moves it past the matched text. */
   private cursor = 0;
   private readonly checks = new Set<() => void>();
-  private readonly stream: tty.ReadStream;
   private closed = false;
   private failure: Error | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private seq = 0;
 
-  private constructor(readonly path: string, private readonly fd: number) {
-    this.stream = new tty.ReadStream(fd);
-    this.stream.setRawMode(true);
-    this.stream.setEncoding('utf8');
-    this.stream.on('data', (chunk: string) => {
-      this.received += chunk;
+  private constructor(readonly path: string, private readonly stream: ConsoleStream) {
+    stream.onData((chunk) => {
+      this.received += chunk.toString('utf8');
       this.notify();
     });
-    this.stream.on('error', (err: Error) => {
-      // EIO: QEMU closed the pty (the domain stopped).
-      this.failure = err;
-      this.notify();
-    });
-    this.stream.on('close', () => {
+    void stream.ended.then(() => {
+      // virsh ended: the domain stopped, or close().
       this.closed = true;
       this.notify();
     });
   }
 
-  /** Opens the serial console (pty) of a running libvirt domain. */
-  static async forDomain(name: string, uri = 'qemu:///system'): Promise<SerialConsole> {
-    const { stdout } = await execa('virsh', ['-c', uri, 'ttyconsole', name]);
-    const path = stdout.trim();
-    if (!path.startsWith('/dev/')) throw new Error(`virsh ttyconsole ${name}: unexpected output "${path}"`);
-    return SerialConsole.open(path);
-  }
-
-  /** Opens a pty path directly. */
-  static open(path: string): SerialConsole {
-    const fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_NOCTTY);
-    return new SerialConsole(path, fd);
+  /** Attaches to the serial console of a running libvirt domain (resolves once virsh is attached). */
+  static async forDomain(name: string, uri = process.env.VMS_URI ?? 'qemu:///system'): Promise<SerialConsole> {
+    const stream = openConsoleStream(new Libvirt(uri), name);
+    const console = new SerialConsole(`console of ${name}`, stream);
+    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`virsh console ${name} did not attach within 30 s; it said:\n${console.transcript}`)), 30_000).unref());
+    try {
+      await Promise.race([stream.attached, stream.ended.then(() => { throw new Error(`virsh console ${name} ended before it attached`); }), timeout]);
+    } catch (error) {
+      console.close();
+      throw error;
+    }
+    return console;
   }
 
   /** Everything received since open. */
@@ -118,23 +107,13 @@ export class SerialConsole {
   /** Writes raw text (e.g. '\x03' for Ctrl-C). */
   write(text: string): void {
     if (this.closed) throw new Error(`${this.path}: console is closed`);
-    const data = Buffer.from(text);
-    let offset = 0;
-    while (offset < data.length) {
-      try {
-        offset += fs.writeSync(this.fd, data, offset);
-      } catch (err) {
-        // libuv made the fd non-blocking; wait for QEMU to drain the pty.
-        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
-      }
-    }
+    this.stream.write(text);
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.stream.destroy(); // closes the fd
+    this.stream.close();
     this.notify();
   }
 

@@ -1,19 +1,21 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { execa } from 'execa';
-import { markTemplateUpdating, publishTemplate } from '../../main/engine/templates.js';
-import { mountAt, parseMountInfo, pkgLayout, releaseSharedExport } from '../../main/engine/pkg-cache.js';
+import { downloadVolume, listVolumes, refreshPool, uploadVolume } from '../../main/engine/libvirt/storage.js';
+import { createVolumes } from '../../main/engine/libvirt/storage.js';
+import { prepareTemplateStart, publishTemplate } from '../../main/engine/templates.js';
 import { CLI, makeTestEngine, testGuestImage, type TestEngine } from '../helpers/engine-fixture.js';
 import { sh, startAndConnect } from '../helpers/guest.js';
 import { SerialConsole } from '../helpers/serial-console.js';
 
 /**
- * Daily use on booted TCG guests: the pacman caches over virtiofs (the shared one read-only, also after the
- * host lost its bind mount), the serial console from a script and its log across boots, USB hot-plug with
- * QEMU's emulated USB storage, `vms view` under Xvfb, per-VM clipboard, and preloaded disposables.
+ * Daily use on booted TCG guests, as the unprivileged desktop user: the pacman caches over 9p (the shared
+ * one read-only, both libvirt pools that come back after a host reboot), the serial console from a script
+ * and its log across boots, USB hot-plug with QEMU's emulated USB storage, `vms view` under Xvfb, per-VM
+ * clipboard, and preloaded disposables.
  */
 
 const OUTPUT = join(new URL('../../../', import.meta.url).pathname, 'test-output');
@@ -22,7 +24,6 @@ const TPL = `du${tag}-tpl`;
 const VM = `du${tag}-a`;
 const IDLE = `du${tag}-b`;
 
-const exists = (path: string) => access(path).then(() => true, () => false);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false>): Promise<T> {
@@ -77,33 +78,44 @@ describe('daily use with booted guests', { timeout: 900_000 }, () => {
     await t?.cleanup();
   });
 
-  test('the shared pacman cache is read-only in the guest, its own cache is writable; the export comes back after a host reboot', async () => {
-    const layout = pkgLayout(t.engine.ctx);
-    assert.ok(await exists(layout.vmDir(VM)), 'the VM’s cache folder is made at create');
-    await writeFile(join(layout.shared(), 'zlib-1:1.3.1-2-x86_64.pkg.tar.zst'), 'package from the host');
+  test('the shared pacman cache is read-only in the guest, its own cache is writable; both come back after a host reboot', async () => {
+    const lv = t.engine.ctx.libvirt;
+    const sharedPool = `${t.pool}-pkg-shared`;
+    const vmPool = `${t.pool}-pkg-${VM}`;
+    assert.deepEqual(await listVolumes(lv, vmPool), [], 'the VM’s cache pool is made (empty) at create');
+    // A package the host has (a template build puts them there as root): through libvirt, as the user.
+    const pkg = join(t.scratch, 'zlib.pkg');
+    await writeFile(pkg, 'package from the host');
+    await createVolumes(lv, sharedPool, [{ name: 'zlib-1:1.3.1-2-x86_64.pkg.tar.zst', format: 'raw', capacity: 0, readOnly: true }]);
+    await uploadVolume(lv, sharedPool, 'zlib-1:1.3.1-2-x86_64.pkg.tar.zst', pkg);
     c = await startAndConnect(t.engine, VM, 300_000);
-    await sh(c, 'modprobe virtiofs && mkdir -p /mnt/shared /mnt/own && mount -t virtiofs pkg-shared /mnt/shared && mount -t virtiofs pkg-vm /mnt/own');
+    const mount9p = 'modprobe -a 9pnet_virtio 9p; mkdir -p /mnt/shared /mnt/own && mount -t 9p -o trans=virtio,version=9p2000.L pkg-shared /mnt/shared';
+    await sh(c, `${mount9p} && mount -t 9p -o trans=virtio,version=9p2000.L pkg-vm /mnt/own`);
     assert.equal(await sh(c, 'cat "/mnt/shared/zlib-1:1.3.1-2-x86_64.pkg.tar.zst"'), 'package from the host');
     const write = await c.run('echo evil > /mnt/shared/evil');
     assert.notEqual(write.exitCode, 0);
     assert.match(write.output, /Read-only file system/);
-    assert.equal(await exists(join(layout.shared(), 'evil')), false);
+    await refreshPool(lv, sharedPool);
+    assert.deepEqual((await listVolumes(lv, sharedPool)).map((v) => v.name), ['zlib-1:1.3.1-2-x86_64.pkg.tar.zst']);
     await sh(c, 'echo mine > /mnt/own/bash-5.2.037-1-x86_64.pkg.tar.zst && sync');
-    assert.equal(await readFile(join(layout.vmDir(VM), 'bash-5.2.037-1-x86_64.pkg.tar.zst'), 'utf8'), 'mine\n');
+    await refreshPool(lv, vmPool);
+    assert.equal((await downloadVolume(lv, vmPool, 'bash-5.2.037-1-x86_64.pkg.tar.zst')).toString(), 'mine\n');
 
     const usage = await t.vms(['cache']);
     assert.equal(usage.exitCode, 0, usage.stderr);
     assert.match(usage.stdout, /^shared \(read-only in VMs\) +\S+ \S+ +1 file$/m);
     assert.match(usage.stdout, new RegExp(`^${VM} +\\S+ \\S+ +1 file$`, 'm'));
 
-    // A host reboot drops the bind mount: the next start sets it up again before QEMU needs it.
+    // A host reboot leaves the pools stopped until libvirtd autostarts them; a start needs none of it.
     c.close();
     await t.engine.stop(VM);
-    await releaseSharedExport(layout.root);
-    assert.equal(mountAt(parseMountInfo(await readFile('/proc/self/mountinfo', 'utf8')), layout.sharedExport()), undefined);
-    c = await startAndConnect(t.engine, VM, 300_000);
-    assert.ok(mountAt(parseMountInfo(await readFile('/proc/self/mountinfo', 'utf8')), layout.sharedExport())?.options.includes('ro'));
-    await sh(c, 'modprobe virtiofs && mkdir -p /mnt/shared && mount -t virtiofs pkg-shared /mnt/shared');
+    await execa('virsh', ['-c', t.config.uri, 'pool-destroy', sharedPool]);
+    await execa('virsh', ['-c', t.config.uri, 'pool-destroy', vmPool]);
+    const start = await t.vms(['start', VM]);
+    assert.equal(start.exitCode, 0, start.stderr);
+    c = await SerialConsole.forDomain(VM);
+    await c.waitFor('VMS-GUEST-UP', 300_000);
+    await sh(c, mount9p);
     assert.match((await c.run('touch /mnt/shared/x')).output, /Read-only file system/);
   });
 
@@ -127,7 +139,7 @@ describe('daily use with booted guests', { timeout: 900_000 }, () => {
   });
 
   test('an emulated USB stick is hot-plugged into the running guest and taken out again', async () => {
-    const image = join(t.imagesDir, 'usbstick.img');
+    const image = join(t.scratch, 'usbstick.img');
     const data = Buffer.alloc(4 * 2 ** 20);
     data.write('VMS-USB-DATA-0123');
     await writeFile(image, data);
@@ -143,7 +155,7 @@ describe('daily use with booted guests', { timeout: 900_000 }, () => {
   });
 
   test('USB passthrough through the command line: list from sysfs, --persist into a VM’s config and out again', async () => {
-    const sysfs = join(t.imagesDir, 'sysfs');
+    const sysfs = join(t.scratch, 'sysfs');
     const dir = join(sysfs, 'bus', 'usb', 'devices', '3-1');
     await mkdir(dir, { recursive: true });
     const files: Record<string, string> = { idVendor: '0781', idProduct: '5583', busnum: '3', devnum: '2', bDeviceClass: '00', manufacturer: 'SanDisk', product: 'Ultra Fit' };
@@ -247,10 +259,9 @@ describe('daily use with booted guests', { timeout: 900_000 }, () => {
     const replacement = await until('a replacement in the pool', 400_000, async () => (await t.engine.readyDisposables(TPL))[0]);
     assert.notEqual(replacement.name, taken.name);
     await sleep(1000);
-    await markTemplateUpdating(t.engine.ctx, await t.engine.info(TPL));
+    await prepareTemplateStart(t.engine.ctx, await t.engine.info(TPL));
     assert.equal(await publishTemplate(t.engine.ctx, TPL), true);
     assert.deepEqual(await pooled(), []);
-    assert.equal(await exists(t.engine.ctx.layout.vmDir(replacement.name)), false, 'its disk is gone');
-    assert.equal(await exists(pkgLayout(t.engine.ctx).vmDir(replacement.name)), false, 'its package cache is gone');
+    assert.deepEqual((await t.volumes()).filter((v) => v.startsWith(`${replacement.name}.`)), [], 'its volumes are gone');
   });
 });

@@ -5,7 +5,7 @@ import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { execa } from 'execa';
 import { defaultPolicy } from '../../main/engine/network/network-xml.js';
-import { CLI, makeTestEngine, removeDomainsUnder, testGuestImage, URI, type TestEngine } from '../helpers/engine-fixture.js';
+import { CLI, makeTestEngine, removeDomainsUsing, testGuestImage, URI, type TestEngine } from '../helpers/engine-fixture.js';
 import { sh, startAndConnect } from '../helpers/guest.js';
 import type { SerialConsole } from '../helpers/serial-console.js';
 
@@ -108,7 +108,7 @@ describe('isolation between domains, with booted guests', { timeout: 900_000 }, 
     listener?.close();
     if (!t) return;
     // Domains first (a network with VMs is not deleted), then filters and networks, then the folder.
-    await removeDomainsUnder(t.imagesDir);
+    await removeDomainsUsing(t.pool, `${t.imagesDir}/${t.pool}`);
     for (const vm of ['a1', 'a2', 'b1']) {
       for (const filter of [`vms-fw-${vm}`, `vms-fw-${vm}-rules`]) await execa('virsh', ['-c', URI, 'nwfilter-undefine', filter], { reject: false });
     }

@@ -1,3 +1,5 @@
+import { volumeInfo } from '../../main/engine/libvirt/storage.js';
+import { readDomain } from '../../main/engine/xml/domain-read.js';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -92,10 +94,16 @@ describe('renderer on the real engine', { timeout: 240_000 }, () => {
   const operations: Operation[] = [];
   const pageErrors: string[] = [];
 
+  /** The private disk's volume of a domain, as libvirt describes it. */
+  async function homeVolume(xml: string) {
+    const volume = readDomain(xml)?.disks.find((d) => d.target === 'vdb')?.volume;
+    return volume ? volumeInfo(env.engine.ctx.libvirt, env.pool, volume) : undefined;
+  }
+
   before(async () => {
     env = await makeTestEngine('renderer');
     // A blank disk is enough for create and clone: nothing boots here.
-    const image = join(env.imagesDir, 'blank.qcow2');
+    const image = join(env.scratch, 'blank.qcow2');
     await execa('qemu-img', ['create', '-q', '-f', 'qcow2', image, '256M']);
     await env.engine.importTemplate(TEMPLATE, image);
     await rm(image);
@@ -186,9 +194,8 @@ describe('renderer on the real engine', { timeout: 240_000 }, () => {
     assert.match(xml, /<vms:color>#2563eb<\/vms:color>/);
     assert.match(xml, /<memory unit='KiB'>262144<\/memory>/);
     assert.match(xml, /<vcpu placement='static'>1<\/vcpu>/);
-    assert.ok(xml.includes(join(env.imagesDir, 'vms', VM, 'private.qcow2')));
-    const info = await execa('qemu-img', ['info', '--output=json', join(env.imagesDir, 'vms', VM, 'private.qcow2')]);
-    assert.equal(JSON.parse(String(info.stdout))['virtual-size'], 64 * 2 ** 20);
+    const home = await homeVolume(xml);
+    assert.equal(home?.capacity, 64 * 2 ** 20, 'the private disk has the size asked for');
     assert.deepEqual(operations.filter((op) => op.vm === VM).map((op) => op.state), ['running', 'done']);
   });
 
@@ -219,9 +226,9 @@ describe('renderer on the real engine', { timeout: 240_000 }, () => {
     assert.ok(full, 'the full clone is defined');
     assert.match(full, /<vms:kind>appvm<\/vms:kind>/);
     assert.match(full, /<vms:label>work<\/vms:label>/);
-    assert.ok(full.includes(join(env.imagesDir, 'vms', FULL, 'private.qcow2')));
-    const fullInfo = JSON.parse(String((await execa('qemu-img', ['info', '--output=json', join(env.imagesDir, 'vms', FULL, 'private.qcow2')])).stdout));
-    assert.equal(fullInfo['backing-filename'], undefined, 'a full copy has no backing file');
+    const fullHome = await homeVolume(full);
+    assert.ok(fullHome?.name.startsWith(`${FULL}.home.`), 'the full clone has its own private volume');
+    assert.equal(fullHome?.backingPath, undefined, 'a full copy has no backing file');
 
     await page.fill('#name', LINKED);
     await page.waitForFunction((name) => document.querySelector('#name-hint')?.textContent === `“${name}” is free.`, LINKED);
@@ -230,8 +237,7 @@ describe('renderer on the real engine', { timeout: 240_000 }, () => {
     await page.waitForFunction((name) => document.querySelector('#status')?.textContent === `Cloned “${document.querySelector<HTMLSelectElement>('#source')!.value}” to “${name}” (linked).`, LINKED, { timeout: 60_000 });
     const linked = await domainXml(LINKED);
     assert.ok(linked, 'the linked clone is defined');
-    const linkedInfo = JSON.parse(String((await execa('qemu-img', ['info', '--output=json', join(env.imagesDir, 'vms', LINKED, 'private.qcow2')])).stdout));
-    assert.ok(linkedInfo['backing-filename'], 'a linked clone is an overlay');
+    assert.ok((await homeVolume(linked))?.backingPath, 'a linked clone is an overlay');
   });
 
   it('lists the VMs by domain in the main window', async () => {
@@ -265,7 +271,7 @@ describe('renderer on the real engine', { timeout: 240_000 }, () => {
   });
 
   it('imports a template from the templates window', async () => {
-    const image = join(env.imagesDir, 'second.qcow2');
+    const image = join(env.scratch, 'second.qcow2');
     await execa('qemu-img', ['create', '-q', '-f', 'qcow2', image, '32M']);
     await open('templates', '&tab=import');
     await page.fill('#import-name', IMPORTED);

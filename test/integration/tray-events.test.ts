@@ -52,7 +52,7 @@ describe('tray state follows libvirt events', { timeout: 120_000 }, () => {
 
   before(async () => {
     env = await makeTestEngine('tray');
-    const image = join(env.imagesDir, 'blank.qcow2');
+    const image = join(env.scratch, 'blank.qcow2');
     await execa('qemu-img', ['create', '-q', '-f', 'qcow2', image, '64M']);
     // Small, so that a TCG start costs little; the blank disk only gets as far as the firmware.
     await env.engine.importTemplate(TEMPLATE, image);

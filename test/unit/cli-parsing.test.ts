@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { runCli } from '../../main/cli/run-cli.js';
 import { COMMANDS } from '../../main/cli/commands/index.js';
 import { groupByLabel, progressBar } from '../../main/cli/format.js';
-import { parseDomainList } from '../../main/engine/tools/virsh.js';
+import { parseDomainList } from '../../main/engine/libvirt/domains.js';
 import type { VmInfo } from '../../main/engine/types.js';
 
 function capture() {

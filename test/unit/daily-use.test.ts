@@ -18,12 +18,15 @@ import { find, parseXml } from '../../main/engine/xml/tree.js';
 
 const ctx = makeContext(resolveConfig({ defaultMemoryMiB: 2048 }, { VMS_ACCEL: 'tcg', VMS_PKG_CACHE_DIR: '/srv/pkg', VMS_IMAGES_DIR: '/images' }));
 
-test('every VM gets the pacman caches over virtiofs, with the shared memory virtiofs needs, valid per libvirt', async () => {
-  const xml = buildDomainXml(vmDomainSpec(ctx, 'mail', { kind: 'appvm', label: 'work', template: 'arch' }, { memoryMiB: 1024, vcpus: 1, withPrivate: true }));
+test('every VM gets the pacman caches over 9p, the shared one read-only, valid per libvirt', async () => {
+  const xml = buildDomainXml(vmDomainSpec(ctx, 'mail', { kind: 'appvm', label: 'work', template: 'arch' }, { memoryMiB: 1024, vcpus: 1, rootVolume: 'mail.root.qcow2', homeVolume: 'mail.home.abc123.qcow2' }));
   const vm = readDomain(xml)!;
-  assert.deepEqual(vm.sharedFolders, [{ tag: 'pkg-shared', source: '/srv/pkg/.ro/shared' }, { tag: 'pkg-vm', source: '/srv/pkg/mail' }]);
+  assert.deepEqual(vm.sharedFolders, [{ tag: 'pkg-shared', source: '/srv/pkg/shared' }, { tag: 'pkg-vm', source: '/srv/pkg/mail' }]);
   const domain = parseXml(xml);
-  assert.equal(find(domain, 'memoryBacking', 'access')?.attrs.mode, 'shared');
+  const shares = find(domain, 'devices')!.children.filter((c) => typeof c === 'object' && c.name === 'filesystem') as Array<{ children: Array<{ name?: string }> }>;
+  assert.deepEqual(shares.map((f) => f.children.some((c) => c.name === 'readonly')), [true, false], 'libvirt makes only the shared cache read-only');
+  assert.equal(find(domain, 'memoryBacking'), undefined, '9p needs no shared guest memory');
+  assert.deepEqual(vm.disks.map((d) => [d.target, d.pool, d.volume]), [['vda', 'vms', 'mail.root.qcow2'], ['vdb', 'vms', 'mail.home.abc123.qcow2']]);
   const dir = await mkdtemp(join(tmpdir(), 'vms-fs-'));
   try {
     await writeFile(join(dir, 'd.xml'), xml);
@@ -34,7 +37,7 @@ test('every VM gets the pacman caches over virtiofs, with the shared memory virt
   }
   // A clone points pkg-vm at its own folder and leaves the shared one alone.
   const cloned = readDomain(editDomainXml(xml, setSharedFolderSource('pkg-vm', '/srv/pkg/mail2')))!;
-  assert.deepEqual(cloned.sharedFolders, [{ tag: 'pkg-shared', source: '/srv/pkg/.ro/shared' }, { tag: 'pkg-vm', source: '/srv/pkg/mail2' }]);
+  assert.deepEqual(cloned.sharedFolders, [{ tag: 'pkg-shared', source: '/srv/pkg/shared' }, { tag: 'pkg-vm', source: '/srv/pkg/mail2' }]);
 });
 
 test('the name of the shared cache folder cannot be a VM name', () => {
@@ -42,7 +45,7 @@ test('the name of the shared cache folder cannot be a VM name', () => {
 });
 
 test('the clipboard mutator turns SPICE copy and paste off and on, and the reader sees it', () => {
-  const xml = buildDomainXml(vmDomainSpec(ctx, 'mail', { kind: 'appvm', label: 'work' }, { memoryMiB: 1024, vcpus: 1, withPrivate: false }));
+  const xml = buildDomainXml(vmDomainSpec(ctx, 'mail', { kind: 'appvm', label: 'work' }, { memoryMiB: 1024, vcpus: 1, rootVolume: 'mail.root.qcow2' }));
   const off = editDomainXml(xml, setClipboard(false));
   assert.equal(readDomain(off)!.clipboard, false);
   assert.equal((off.match(/<clipboard /g) ?? []).length, 1);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildDomainXml, type DomainSpec } from '../../main/engine/xml/domain-build.js';
-import { editDomainXml, forgetIdentity, setClipboard, setDiskSource, setMetadata, setName, setNetwork, setNvramPath } from '../../main/engine/xml/domain-edit.js';
+import { editDomainXml, forgetIdentity, setClipboard, setDiskVolume, setMetadata, setName, setNetwork, setNvramPath } from '../../main/engine/xml/domain-edit.js';
 import { parseState, readDomain } from '../../main/engine/xml/domain-read.js';
 import { METADATA_NS } from '../../main/engine/xml/metadata.js';
 import { find, parseXml } from '../../main/engine/xml/tree.js';
@@ -13,7 +13,7 @@ const spec: DomainSpec = {
   memoryMiB: 1536,
   vcpus: 2,
   accel: 'tcg',
-  disks: [{ target: 'vda', path: '/images/vms/bank/root.qcow2' }, { target: 'vdb', path: '/images/vms/bank/private.qcow2' }],
+  disks: [{ target: 'vda', pool: 'vms', volume: 'bank.root.qcow2' }, { target: 'vdb', pool: 'vms', volume: 'bank.home.a1b2c3.qcow2' }],
   nvramPath: '/images/vms/bank/nvram.fd',
   consoleLogPath: '/images/vms/bank/console.log',
   network: { type: 'user' },
@@ -27,7 +27,7 @@ test('what the builder writes, the reader reads back', () => {
   assert.deepEqual(vm.meta, spec.meta);
   assert.equal(vm.memoryMiB, 1536);
   assert.equal(vm.vcpus, 2);
-  assert.deepEqual(vm.disks.map((d) => [d.target, d.path]), spec.disks.map((d) => [d.target, d.path]));
+  assert.deepEqual(vm.disks.map((d) => [d.target, d.pool, d.volume]), spec.disks.map((d) => [d.target, d.pool, d.volume]));
   assert.equal(vm.nvramPath, spec.nvramPath);
   assert.equal(vm.clipboard, true);
 });
@@ -56,18 +56,18 @@ test('clone mutators give a new identity and new paths without touching the inpu
     setName('bank2', 'work'),
     forgetIdentity,
     setMetadata({ ...spec.meta, label: 'work' }),
-    setDiskSource('vdb', '/images/vms/bank2/private.qcow2'),
+    setDiskVolume({ target: 'vdb', pool: 'vms', volume: 'bank2.home.ffffff.qcow2' }),
     setNvramPath('/images/vms/bank2/nvram.fd'));
   const vm = readDomain(clone)!;
   assert.equal(vm.name, 'bank2');
   assert.equal(vm.uuid, '');
   assert.equal(vm.meta.label, 'work');
   assert.ok(!clone.includes('52:54:00:aa:bb:cc'));
-  assert.equal(vm.disks.find((d) => d.target === 'vdb')!.path, '/images/vms/bank2/private.qcow2');
+  assert.equal(vm.disks.find((d) => d.target === 'vdb')!.volume, 'bank2.home.ffffff.qcow2');
   assert.equal(vm.nvramPath, '/images/vms/bank2/nvram.fd');
   assert.ok(clone.includes('[work] bank2'));
   assert.ok(withMac.includes('52:54:00:aa:bb:cc'), 'input unchanged');
-  assert.throws(() => editDomainXml(original, setDiskSource('vdz', '/x')), /no disk vdz/);
+  assert.throws(() => editDomainXml(original, setDiskVolume({ target: 'vdz', pool: 'vms', volume: 'x' })), /no disk vdz/);
 });
 
 test('clipboard and network mutators', () => {

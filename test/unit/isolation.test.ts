@@ -153,7 +153,7 @@ test('firewall rules round-trip through the domain metadata, whatever prefix lib
   assert.equal(serializeXml(firewallElement([{ action: 'deny' }], { prefix: '', namespace: false })).trim(), '<firewall>\n  <rule action="deny"/>\n</firewall>');
 
   // Beside the VM's own metadata, and kept when that is rewritten (clone, template publish).
-  const domain = buildDomainXml(vmDomainSpec(makeContext(resolveConfig({}, { VMS_ACCEL: 'tcg', VMS_IMAGES_DIR: '/images' })), 'vm1', { kind: 'appvm', label: 'work' }, { memoryMiB: 512, vcpus: 1, withPrivate: true }))
+  const domain = buildDomainXml(vmDomainSpec(makeContext(resolveConfig({}, { VMS_ACCEL: 'tcg', VMS_IMAGES_DIR: '/images' })), 'vm1', { kind: 'appvm', label: 'work' }, { memoryMiB: 512, vcpus: 1, rootVolume: 'x.root.qcow2', homeVolume: 'x.home.aaaaaa.qcow2' }))
     .replace('</metadata>', `${serializeXml(firewallElement(rules))}</metadata>`);
   const edited = editDomainXml(domain, setMetadata({ kind: 'appvm', label: 'hobby' }));
   assert.deepEqual(readFirewall(child(parseXml(edited), 'metadata')), rules);
@@ -209,7 +209,7 @@ test('a VM joins its label network through its own filter; the NIC check sees wh
   const ctx = makeContext(resolveConfig({}, { VMS_ACCEL: 'tcg', VMS_IMAGES_DIR: '/images' }));
   const network = vmNetworkSpec({ name: 'vms-work', gateway: '10.231.1.1' }, 'mail');
   assert.deepEqual(network, { type: 'network', network: 'vms-work', filter: { name: 'vms-fw-mail', parameters: { CTRL_IP_LEARNING: 'dhcp', DHCPSERVER: '10.231.1.1' } } });
-  const xml = buildDomainXml(vmDomainSpec(ctx, 'mail', { kind: 'appvm', label: 'work' }, { memoryMiB: 512, vcpus: 1, withPrivate: true, network, clipboard: false }));
+  const xml = buildDomainXml(vmDomainSpec(ctx, 'mail', { kind: 'appvm', label: 'work' }, { memoryMiB: 512, vcpus: 1, rootVolume: 'x.root.qcow2', homeVolume: 'x.home.aaaaaa.qcow2', network, clipboard: false }));
   const vm = readDomain(xml)!;
   assert.equal(vm.network, 'vms-work');
   assert.equal(vm.clipboard, false);
@@ -218,7 +218,7 @@ test('a VM joins its label network through its own filter; the NIC check sees wh
   assert.ok(!hasNetwork(xml, vmNetworkSpec({ name: 'vms-hobby', gateway: '10.231.1.1' }, 'mail')), 'label changed');
   assert.ok(!hasNetwork(xml, vmNetworkSpec({ name: 'vms-work', gateway: '10.231.9.1' }, 'mail')), 'network remade elsewhere');
   assert.ok(!hasNetwork(xml, vmNetworkSpec({ name: 'vms-work', gateway: '10.231.1.1' }, 'mail2')), 'a clone still points at its source’s filter');
-  const userMode = buildDomainXml(vmDomainSpec(ctx, 'mail', { kind: 'appvm', label: 'work' }, { memoryMiB: 512, vcpus: 1, withPrivate: true }));
+  const userMode = buildDomainXml(vmDomainSpec(ctx, 'mail', { kind: 'appvm', label: 'work' }, { memoryMiB: 512, vcpus: 1, rootVolume: 'x.root.qcow2', homeVolume: 'x.home.aaaaaa.qcow2' }));
   assert.ok(!hasNetwork(userMode, network), 'made before label networks');
 });
 

@@ -1,5 +1,5 @@
 import { VmsError } from '../../engine/errors.js';
-import type { FolderUsage } from '../../engine/pkg-cache.js';
+import type { FolderUsage } from '../../engine/storage/pkg-cache.js';
 import type { Command } from '../command.js';
 
 /** `1.4 GiB`, `312 MiB`, `0 B`. Pure. */

@@ -1,10 +1,10 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { assetPath } from '../../engine/assets.js';
 import { VmsError } from '../../engine/errors.js';
 import { assertVmName } from '../../engine/names.js';
-import { pkgLayout } from '../../engine/pkg-cache.js';
+import { pkgLayout } from '../../engine/storage/pkg-cache.js';
 import type { Command } from '../command.js';
 
 export const templateImport: Command = {
@@ -40,8 +40,8 @@ export const templateBuild: Command = {
   async run({ engine, json, io }, { positionals: [name], values }) {
     assertVmName(name);
     if (await engine.find(name)) throw new VmsError(`A VM named "${name}" already exists: choose another name.`);
-    const buildDir = join(engine.ctx.layout.root, '.build');
-    await mkdir(buildDir, { recursive: true });
+    // The build runs as root; its image is uploaded into vms's pool by the import below.
+    const buildDir = await mkdtemp(join('/var/tmp', 'vms-build-'));
     const out = join(buildDir, `${name}.qcow2`);
     // The template's pacman reads the same shared cache every VM mounts read-only.
     const args = ['--name', name, '--out', out, '--shared-cache', pkgLayout(engine.ctx).shared()];
@@ -56,7 +56,7 @@ export const templateBuild: Command = {
       const vm = await engine.importTemplate(name, out);
       io.out(json ? JSON.stringify(vm, null, 2) : `Built and imported template "${vm.name}".`);
     } finally {
-      await rm(out, { force: true });
+      await rm(buildDir, { recursive: true, force: true });
     }
   },
 };

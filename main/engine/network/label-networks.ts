@@ -1,16 +1,17 @@
 import { join } from 'node:path';
 import type { EngineContext } from '../context.js';
 import { VmsError } from '../errors.js';
+import { isLibvirtError } from '../libvirt/errors.js';
 import { listVms } from '../inventory.js';
-import { withNameLock } from '../name-lock.js';
+import { NameBusyError, withNameLock } from '../name-lock.js';
 import { assertLabel } from '../names.js';
 import { runTool } from '../tools/run.js';
-import { defineDomain, dumpXml } from '../tools/virsh.js';
+import { defineDomain, dumpXml } from '../libvirt/domains.js';
 import { editDomainXml, setClipboard } from '../xml/domain-edit.js';
 import { applyHostGuard, removeHostGuard } from './host-guard.js';
 import { formatCidr, parseCidr, pickSubnet, type Cidr } from './ipv4.js';
 import { buildNetworkXml, defaultPolicy, networkName, networkPrefixes, readNetworkXml, type LabelNetwork, type LabelPolicy } from './network-xml.js';
-import { defineNetwork, destroyNetwork, listNetworks, startNetwork, undefineNetwork } from './virsh-net.js';
+import { defineNetwork, destroyNetwork, listNetworks, startNetwork, undefineNetwork } from '../libvirt/networks.js';
 
 /**
  * A label's network, on demand: created (with the label's default policy) the first time a VM of the label
@@ -25,7 +26,7 @@ export interface LabelNetworkState extends LabelNetwork {
 }
 
 export async function listLabelNetworks(ctx: EngineContext): Promise<LabelNetworkState[]> {
-  const all = await listNetworks(ctx.config.uri);
+  const all = await listNetworks(ctx.libvirt);
   return all.flatMap((entry) => {
     const net = readNetworkXml(entry.xml);
     return net && net.name === entry.name ? [{ ...net, active: entry.active }] : [];
@@ -44,7 +45,7 @@ async function withNetworkLock<T>(ctx: EngineContext, work: () => Promise<T>, ti
     try {
       return await withNameLock(path, 'the VM networks', work);
     } catch (error) {
-      if (!(error instanceof VmsError) || !/Another vms command/.test(error.message) || Date.now() > deadline) throw error;
+      if (!(error instanceof NameBusyError) || Date.now() > deadline) throw error;
       await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 150));
     }
   }
@@ -77,23 +78,23 @@ async function refreshGuard(ctx: EngineContext, known?: LabelNetworkState[]): Pr
 }
 
 async function createNetwork(ctx: EngineContext, label: string, policy: LabelPolicy): Promise<LabelNetworkState> {
-  const uri = ctx.config.uri;
+  const lv = ctx.libvirt;
   const tried: Cidr[] = [];
   for (let attempt = 0; attempt < 4; attempt++) {
-    const others = (await listNetworks(uri)).filter((n) => n.name !== networkName(label)).flatMap((n) => networkPrefixes(n.xml));
+    const others = (await listNetworks(lv)).filter((n) => n.name !== networkName(label)).flatMap((n) => networkPrefixes(n.xml));
     const subnet = pickSubnet(label, [...(await hostPrefixes()), ...others, ...tried]);
     if (!subnet) throw new VmsError('No free private /24 is left for a new VM network: delete unused ones (vms network list) and try again.');
-    await defineNetwork(uri, buildNetworkXml({ label, subnet, policy }));
+    await defineNetwork(lv, buildNetworkXml({ label, subnet, policy }));
     try {
-      await startNetwork(uri, networkName(label));
+      await startNetwork(lv, networkName(label));
     } catch (error) {
       // libvirt refuses a subnet something on the host took since we looked (another engine, a VPN): pick again.
-      if (error instanceof VmsError && /in use|already/i.test(`${error.stderr ?? ''} ${error.message}`)) {
-        await undefineNetwork(uri, networkName(label));
+      if (isLibvirtError(error, 'exists')) {
+        await undefineNetwork(lv, networkName(label));
         tried.push(subnet);
         continue;
       }
-      await undefineNetwork(uri, networkName(label));
+      await undefineNetwork(lv, networkName(label));
       throw error;
     }
     const created = await findLabelNetwork(ctx, label);
@@ -119,7 +120,7 @@ export async function ensureLabelNetwork(ctx: EngineContext, label: string): Pro
     let net = await findLabelNetwork(ctx, label);
     if (!net) net = await createNetwork(ctx, label, defaultPolicy(label));
     else if (!net.active) {
-      await startNetwork(ctx.config.uri, net.name);
+      await startNetwork(ctx.libvirt, net.name);
       net = { ...net, active: true };
     }
     await refreshGuard(ctx);
@@ -164,10 +165,10 @@ export async function setLabelPolicy(ctx: EngineContext, label: string, changes:
         throw new VmsError(`The "${label}" network must restart for that, and ${running.join(', ')} ${running.length === 1 ? 'runs' : 'run'} on it: stop ${running.length === 1 ? 'it' : 'them'} first (vms stop NAME), then try again.`);
       }
     }
-    await defineNetwork(ctx.config.uri, buildNetworkXml({ label, subnet: net.subnet, policy, uuid: net.uuid }));
+    await defineNetwork(ctx.libvirt, buildNetworkXml({ label, subnet: net.subnet, policy, uuid: net.uuid }));
     if (restart && net.active) {
-      await destroyNetwork(ctx.config.uri, net.name);
-      await startNetwork(ctx.config.uri, net.name);
+      await destroyNetwork(ctx.libvirt, net.name);
+      await startNetwork(ctx.libvirt, net.name);
     }
     await refreshGuard(ctx);
     if (policy.clipboard !== net.policy.clipboard) await applyClipboardToLabel(ctx, label, policy.clipboard);
@@ -182,8 +183,8 @@ export async function setLabelPolicy(ctx: EngineContext, label: string, changes:
 async function applyClipboardToLabel(ctx: EngineContext, label: string, enabled: boolean): Promise<void> {
   for (const vm of await listVms(ctx)) {
     if (vm.meta.label !== label || !vm.persistent || vm.clipboard === enabled) continue;
-    const xml = await dumpXml(ctx.config.uri, vm.name, { inactive: true });
-    await defineDomain(ctx.config.uri, editDomainXml(xml, setClipboard(enabled)));
+    const xml = await dumpXml(ctx.libvirt, vm.name, { inactive: true });
+    await defineDomain(ctx.libvirt, editDomainXml(xml, setClipboard(enabled)));
   }
 }
 
@@ -195,8 +196,8 @@ export async function deleteLabelNetwork(ctx: EngineContext, label: string): Pro
     if (!net) throw new VmsError(`There is no network for "${label}": see \`vms network list\`.`);
     const members = (await listVms(ctx)).filter((vm) => vm.meta.label === label || vm.network === net.name).map((vm) => vm.name);
     if (members.length > 0) throw new VmsError(`The "${label}" network is used by ${members.join(', ')}: delete ${members.length === 1 ? 'that VM' : 'those VMs'} or move ${members.length === 1 ? 'it' : 'them'} to another domain first.`);
-    await destroyNetwork(ctx.config.uri, net.name);
-    await undefineNetwork(ctx.config.uri, net.name);
+    await destroyNetwork(ctx.libvirt, net.name);
+    await undefineNetwork(ctx.libvirt, net.name);
     await refreshGuard(ctx);
   });
 }

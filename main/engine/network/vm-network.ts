@@ -2,7 +2,7 @@ import { lookup } from 'node:dns/promises';
 import type { EngineContext } from '../context.js';
 import { VmsError } from '../errors.js';
 import { getVm } from '../inventory.js';
-import { defineDomain, domainStatus, dumpXml, listDomains } from '../tools/virsh.js';
+import { defineDomain, domainStatus, dumpXml, listDomains, setDomainMetadata } from '../libvirt/domains.js';
 import { interfaceElement, type NetworkSpec } from '../xml/domain-build.js';
 import { editDomainXml, setNetwork } from '../xml/domain-edit.js';
 import { readDomain } from '../xml/domain-read.js';
@@ -13,7 +13,7 @@ import {
 } from './firewall.js';
 import { ensureLabelNetwork } from './label-networks.js';
 import type { LabelNetwork } from './network-xml.js';
-import { defineFilter, filterUuids, listFilters, setDomainMetadata, undefineFilter } from './virsh-net.js';
+import { defineFilter, filterUuids, listFilters, undefineFilter } from '../libvirt/networks.js';
 
 /**
  * A VM on its label's network: the NIC joins `vms-<label>` through the VM's own filter (clean-traffic plus
@@ -24,7 +24,7 @@ import { defineFilter, filterUuids, listFilters, setDomainMetadata, undefineFilt
 
 /** Label networks are system networks; a `qemu:///session` VM keeps QEMU's user-mode network. */
 export function networksAvailable(ctx: EngineContext): boolean {
-  return !/\/session\b/.test(ctx.config.uri);
+  return !/\/session\b/.test(ctx.libvirt.uri);
 }
 
 /** The NIC for a VM on a label network (pure): its filter learns the VM's address from DHCP only. */
@@ -54,22 +54,22 @@ export async function resolveRules(rules: readonly FirewallRule[]): Promise<Reso
 
 /** (Re)defines the VM's two filters; a redefined rules filter applies to the running VM at once. */
 export async function applyVmFilters(ctx: EngineContext, vmName: string, rules: readonly ResolvedRule[]): Promise<void> {
-  const uri = ctx.config.uri;
-  const [rulesUuid, rootUuid] = await filterUuids(uri, [rulesFilterName(vmName), filterName(vmName)]);
-  await defineFilter(uri, serializeXml(buildRulesFilterTree(vmName, rules, rulesUuid)));
-  if (!rootUuid) await defineFilter(uri, serializeXml(buildRootFilterTree(vmName)));
+  const lv = ctx.libvirt;
+  const [rulesUuid, rootUuid] = await filterUuids(lv, [rulesFilterName(vmName), filterName(vmName)]);
+  await defineFilter(lv, serializeXml(buildRulesFilterTree(vmName, rules, rulesUuid)));
+  if (!rootUuid) await defineFilter(lv, serializeXml(buildRootFilterTree(vmName)));
 }
 
 /** Removes a VM's filters once its domain is gone. */
 export async function removeVmFilters(ctx: EngineContext, vmName: string): Promise<void> {
   if (!networksAvailable(ctx)) return;
-  await undefineFilter(ctx.config.uri, filterName(vmName));
-  await undefineFilter(ctx.config.uri, rulesFilterName(vmName));
+  await undefineFilter(ctx.libvirt, filterName(vmName));
+  await undefineFilter(ctx.libvirt, rulesFilterName(vmName));
 }
 
 /** Drops the filters of disposables whose domain is gone (a disposable that stopped while nothing watched it). */
 export async function pruneDisposableFilters(ctx: EngineContext): Promise<void> {
-  const [filters, domains] = await Promise.all([listFilters(ctx.config.uri), listDomains(ctx.config.uri)]);
+  const [filters, domains] = await Promise.all([listFilters(ctx.libvirt), listDomains(ctx.libvirt)]);
   const alive = new Set(domains.map((d) => d.name));
   for (const filter of filters) {
     const match = /^vms-fw-(disp\d+)$/.exec(filter);
@@ -119,12 +119,12 @@ export function hasNetwork(domainXml: string, network: NetworkSpec): boolean {
  */
 export async function joinLabelNetwork(ctx: EngineContext, vmName: string): Promise<void> {
   if (!networksAvailable(ctx)) return;
-  const xml = await dumpXml(ctx.config.uri, vmName, { inactive: true });
+  const xml = await dumpXml(ctx.libvirt, vmName, { inactive: true });
   const vm = readDomain(xml);
   if (!vm) return;
   const plan = await prepareVmNetwork(ctx, vmName, vm.meta.label, readFirewall(child(parseXml(xml), 'metadata')));
   if (!plan) return;
-  if (!hasNetwork(xml, plan.network)) await defineDomain(ctx.config.uri, editDomainXml(xml, setNetwork(plan.network)));
+  if (!hasNetwork(xml, plan.network)) await defineDomain(ctx.libvirt, editDomainXml(xml, setNetwork(plan.network)));
 }
 
 // ---- the firewall of one VM ----------------------------------------------------------------------
@@ -132,7 +132,7 @@ export async function joinLabelNetwork(ctx: EngineContext, vmName: string): Prom
 /** The VM's rules, from its current definition (live for a running or transient VM). */
 export async function readVmFirewall(ctx: EngineContext, vmName: string): Promise<FirewallRule[]> {
   await getVm(ctx, vmName);
-  const xml = await dumpXml(ctx.config.uri, vmName);
+  const xml = await dumpXml(ctx.libvirt, vmName);
   return readFirewall(child(parseXml(xml), 'metadata'));
 }
 
@@ -144,10 +144,10 @@ export async function readVmFirewall(ctx: EngineContext, vmName: string): Promis
 export async function writeVmFirewall(ctx: EngineContext, vmName: string, rules: readonly FirewallRule[]): Promise<void> {
   await getVm(ctx, vmName);
   const resolved = await resolveRules(rules);
-  const status = await domainStatus(ctx.config.uri, vmName);
+  const status = await domainStatus(ctx.libvirt, vmName);
   if (!status) throw new VmsError(`There is no VM named "${vmName}": see \`vms list\`.`);
   const running = status.state !== 'shut off' && status.state !== 'crashed';
   const element = serializeXml(firewallElement(rules, { prefix: '', namespace: false }));
-  await setDomainMetadata(ctx.config.uri, vmName, FIREWALL_METADATA_NS, FIREWALL_METADATA_PREFIX, element, { live: running, config: status.persistent });
+  await setDomainMetadata(ctx.libvirt, vmName, FIREWALL_METADATA_NS, FIREWALL_METADATA_PREFIX, element, { live: running, config: status.persistent });
   if (networksAvailable(ctx)) await applyVmFilters(ctx, vmName, resolved);
 }

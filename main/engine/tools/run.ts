@@ -37,7 +37,8 @@ export async function runTool(file: string, args: string[], options: RunOptions 
 export async function runToolWithStderr(file: string, args: string[], options: RunOptions = {}): Promise<{ stdout: string; stderr: string }> {
   const started = performance.now();
   try {
-    const result = await execa(file, args, { input: options.input, stripFinalNewline: true });
+    // LC_ALL=C: tools answer in English whatever the desktop's language, so their output parses the same everywhere.
+    const result = await execa(file, args, { input: options.input, stripFinalNewline: true, env: { LC_ALL: 'C' } });
     return { stdout: result.stdout, stderr: result.stderr };
   } catch (error) {
     if (error instanceof ExecaError) {

@@ -2,9 +2,11 @@ import type { Accel, VmMeta } from '../types.js';
 import { metadataElement } from './metadata.js';
 import { el, serializeXml, type XmlElement } from './tree.js';
 
+/** A disk that is a volume of a libvirt storage pool (libvirt resolves its path at start). */
 export interface DiskSpec {
   target: string;
-  path: string;
+  pool: string;
+  volume: string;
 }
 
 /** How the VM's NIC is attached: QEMU's user-mode network, or a libvirt network (one per domain label). */
@@ -14,10 +16,12 @@ export type NetworkSpec =
   | { type: 'none' };
 
 export interface SharedFolderSpec {
-  /** Host folder shared over virtiofs. */
+  /** Host folder shared with the guest (9p). */
   source: string;
   /** The mount tag the guest mounts, e.g. `pkg-shared`. */
   tag: string;
+  /** libvirt makes the share read-only for the guest (EROFS on write). */
+  readOnly?: boolean;
 }
 
 export interface DomainSpec {
@@ -49,10 +53,10 @@ function osElement(nvramPath: string): XmlElement {
     el('boot', { dev: 'hd' }));
 }
 
-function diskElement(disk: DiskSpec): XmlElement {
-  return el('disk', { type: 'file', device: 'disk' },
+export function diskElement(disk: DiskSpec): XmlElement {
+  return el('disk', { type: 'volume', device: 'disk' },
     el('driver', { name: 'qemu', type: 'qcow2', discard: 'unmap' }),
-    el('source', { file: disk.path }),
+    el('source', { pool: disk.pool, volume: disk.volume }),
     el('target', { dev: disk.target, bus: 'virtio' }));
 }
 
@@ -74,10 +78,12 @@ export function graphicsElement(clipboard: boolean): XmlElement {
 }
 
 function sharedFolderElement(folder: SharedFolderSpec): XmlElement {
+  // 9p, built into QEMU: libvirt enforces <readonly/> for it (it refuses that for virtiofs before 11.x,
+  // and virtiofs needs a virtiofsd the host may not have) and it needs no shared guest memory.
   return el('filesystem', { type: 'mount', accessmode: 'passthrough' },
-    el('driver', { type: 'virtiofs' }),
     el('source', { dir: folder.source }),
-    el('target', { dir: folder.tag }));
+    el('target', { dir: folder.tag }),
+    folder.readOnly && el('readonly'));
 }
 
 export function buildDomainTree(spec: DomainSpec): XmlElement {
@@ -90,8 +96,6 @@ export function buildDomainTree(spec: DomainSpec): XmlElement {
     el('metadata', {}, metadataElement(spec.meta)),
     el('memory', { unit: 'MiB' }, String(spec.memoryMiB)),
     el('currentMemory', { unit: 'MiB' }, String(spec.memoryMiB)),
-    // virtiofs needs guest memory QEMU can share with virtiofsd.
-    sharedFolders.length > 0 && el('memoryBacking', {}, el('source', { type: 'memfd' }), el('access', { mode: 'shared' })),
     el('vcpu', { placement: 'static' }, String(spec.vcpus)),
     osElement(spec.nvramPath),
     el('features', {}, el('acpi'), el('apic')),

@@ -1,5 +1,5 @@
 import type { VmMeta } from '../types.js';
-import { interfaceElement, graphicsElement, type NetworkSpec } from './domain-build.js';
+import { diskElement, interfaceElement, graphicsElement, type DiskSpec, type NetworkSpec } from './domain-build.js';
 import { findMetadataElement, metadataElement } from './metadata.js';
 import { child, childElements, cloneTree, ensureChild, find, parseXml, removeChildren, serializeXml, setText, type XmlElement } from './tree.js';
 
@@ -34,12 +34,16 @@ export const forgetIdentity: DomainMutator = (domain) => {
   for (const iface of childElements(ensureChild(domain, 'devices'), 'interface')) removeChildren(iface, (e) => e.name === 'mac');
 };
 
-export const setDiskSource = (target: string, path: string): DomainMutator => (domain) => {
-  const disk = childElements(ensureChild(domain, 'devices'), 'disk').find((d) => child(d, 'target')?.attrs.dev === target);
-  if (!disk) throw new Error(`The domain has no disk ${target}.`);
-  ensureChild(disk, 'source').attrs = { file: path };
-  // A stale backing chain description would point at the source VM's files.
-  removeChildren(disk, (e) => e.name === 'backingStore');
+/** Points a disk at a volume of a pool (replacing a file source, and any stale backing chain description). */
+export const setDiskVolume = (disk: DiskSpec): DomainMutator => (domain) => {
+  const devices = ensureChild(domain, 'devices');
+  const existing = childElements(devices, 'disk').find((d) => child(d, 'target')?.attrs.dev === disk.target);
+  if (!existing) throw new Error(`The domain has no disk ${disk.target}.`);
+  const replacement = diskElement(disk);
+  // Keep what the user may have tuned (driver options, address, boot order); take type and source anew.
+  existing.attrs = { ...existing.attrs, type: 'volume' };
+  removeChildren(existing, (e) => e.name === 'source' || e.name === 'backingStore');
+  existing.children.splice(0, 0, ...replacement.children.filter((c): c is XmlElement => typeof c === 'object' && c.name === 'source'));
 };
 
 export const removeDisk = (target: string): DomainMutator => (domain) => {

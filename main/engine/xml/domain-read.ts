@@ -13,10 +13,13 @@ function memoryInMiB(element: XmlElement | undefined): number {
 }
 
 export function disksOf(domain: XmlElement): VmDisk[] {
-  return childElements(find(domain, 'devices')!, 'disk').flatMap((disk) => {
-    const path = child(disk, 'source')?.attrs.file;
+  return childElements(find(domain, 'devices')!, 'disk').flatMap((disk): VmDisk[] => {
+    const source = child(disk, 'source')?.attrs ?? {};
     const target = child(disk, 'target')?.attrs.dev;
-    return path && target ? [{ path, target, device: disk.attrs.device ?? 'disk' }] : [];
+    if (!target) return [];
+    const device = disk.attrs.device ?? 'disk';
+    if (source.pool && source.volume) return [{ target, device, pool: source.pool, volume: source.volume }];
+    return source.file ? [{ target, device, path: source.file }] : [];
   });
 }
 

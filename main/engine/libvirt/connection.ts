@@ -1,0 +1,127 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa, ExecaError } from 'execa';
+import { VmsError } from '../errors.js';
+import { libvirtError } from './errors.js';
+
+/**
+ * The only door to libvirt: every call vms makes goes through one of these, as `virsh` commands on the
+ * connection's URI (qemu:///system as a member of group libvirt, or qemu+ssh://… to another host).
+ *
+ * virsh costs about as much to start as a command takes, so related commands go in one process
+ * (`batch`). Every child runs with LC_ALL=C, so libvirt's messages and virsh's tables are English
+ * whatever the desktop's language; errors/classify reads them, and nothing else does.
+ */
+
+const MARK = '@@vms-end-of-command@@';
+
+/** One command's outcome inside a batch. */
+export interface BatchResult {
+  stdout: string;
+  /** Set when this command failed; the batch goes on with the next one. */
+  error?: VmsError;
+}
+
+/** Quotes a word for virsh's own command parser (single quotes, as in sh). */
+export function quoteVirshWord(word: string): string {
+  return /^[A-Za-z0-9_.:/+=,@-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+function trace(started: number, what: string): void {
+  // VMS_TRACE=1 shows every libvirt call with its duration, for finding where time goes.
+  if (process.env.VMS_TRACE) process.stderr.write(`[vms] ${Math.round(performance.now() - started)} ms  virsh ${what}\n`);
+}
+
+export class Libvirt {
+  /** virsh processes started by this connection (for the benchmark's "calls per operation"). */
+  processes = 0;
+
+  constructor(readonly uri: string) {}
+
+  /** Runs one virsh command; a failure is a LibvirtError whose kind says what went wrong. */
+  async run(args: string[], options: { input?: string | Buffer; inputFile?: string } = {}): Promise<string> {
+    const started = performance.now();
+    this.processes++;
+    try {
+      const result = await execa('virsh', ['--quiet', '-c', this.uri, ...args], {
+        input: options.input,
+        inputFile: options.inputFile,
+        stripFinalNewline: true,
+        env: { LC_ALL: 'C' },
+      });
+      return result.stdout;
+    } catch (error) {
+      throw this.explain(error);
+    } finally {
+      trace(started, args.join(' '));
+    }
+  }
+
+  /**
+   * Runs several commands in one virsh process and returns each one's output and error. virsh goes on
+   * after a failed command; an `echo` marker after each command on stdout and stderr tells the outputs
+   * and errors apart.
+   */
+  async batch(commands: string[][]): Promise<BatchResult[]> {
+    if (commands.length === 0) return [];
+    const script = commands.map((c) => `${c.map(quoteVirshWord).join(' ')} ; echo ${MARK} ; echo --err ${MARK}`).join(' ; ');
+    const started = performance.now();
+    this.processes++;
+    let stdout: string;
+    let stderr: string;
+    try {
+      const result = await execa('virsh', ['--quiet', '-c', this.uri, script], { env: { LC_ALL: 'C' }, reject: false });
+      if (result.failed && (result as { code?: string }).code === 'ENOENT') throw result;
+      stdout = String(result.stdout);
+      stderr = String(result.stderr);
+    } catch (error) {
+      throw this.explain(error);
+    } finally {
+      trace(started, `batch of ${commands.length}: ${commands.map((c) => c[0]).join(', ')}`);
+    }
+    const outputs = stdout.split(MARK);
+    const errors = stderr.split(new RegExp(`^error: ${MARK}\\n?`, 'm'));
+    // A connection failure stops virsh before the first command: every command failed the same way.
+    const early = outputs.length === 1 && errors.length === 1 && stderr.trim() ? libvirtError(this.uri, stderr) : undefined;
+    return commands.map((_, i) => {
+      const text = errors[i]?.trim();
+      const error = early ?? (text ? libvirtError(this.uri, text) : undefined);
+      return { stdout: (outputs[i] ?? '').replace(/^\n/, '').trimEnd(), error };
+    });
+  }
+
+  /** Like batch, but the first failure is thrown. */
+  async batchOrThrow(commands: string[][]): Promise<string[]> {
+    const results = await this.batch(commands);
+    const failed = results.find((r) => r.error);
+    if (failed) throw failed.error;
+    return results.map((r) => r.stdout);
+  }
+
+  /** Runs `work` with `xml` in a private temporary file (virsh reads definitions from files, not from a pipe). */
+  async withXmlFile<T>(xml: string, work: (file: string) => Promise<T>): Promise<T> {
+    return this.withXmlFiles([xml], ([file]) => work(file));
+  }
+
+  /** The same for several definitions at once (for one batch). */
+  async withXmlFiles<T>(xmls: string[], work: (files: string[]) => Promise<T>): Promise<T> {
+    const dir = await mkdtemp(join(tmpdir(), 'vms-xml-'));
+    try {
+      const files = xmls.map((_, i) => join(dir, `definition-${i}.xml`));
+      await Promise.all(xmls.map((xml, i) => writeFile(files[i], xml, { mode: 0o600 })));
+      return await work(files);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  private explain(error: unknown): VmsError {
+    if (error instanceof VmsError) return error;
+    if ((error as { code?: string }).code === 'ENOENT') {
+      return new VmsError('virsh is not installed: install the libvirt package (libvirt-clients on Debian) and try again.', { cause: error });
+    }
+    const stderr = error instanceof ExecaError ? String(error.stderr ?? '') : String(error);
+    return libvirtError(this.uri, stderr || String(error), error);
+  }
+}

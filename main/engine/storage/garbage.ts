@@ -1,0 +1,68 @@
+import type { EngineContext } from '../context.js';
+import { listDomainsWithXml } from '../libvirt/domains.js';
+import { isLibvirtError } from '../libvirt/errors.js';
+import { listVolumes, refreshPool } from '../libvirt/storage.js';
+import { namesLocked } from '../name-lock.js';
+import type { VolumeInfo } from '../xml/storage-xml.js';
+import { disksOf } from '../xml/domain-read.js';
+import { parseXml } from '../xml/tree.js';
+import { ownerOfVolume } from './layout.js';
+import { ensureVmsPool } from './pool.js';
+
+/**
+ * Which volumes of the pool are still needed: every disk of every domain (vms's or not, by pool volume
+ * or by path), everything below them in their backing chains, and the NVRAM stores and console logs of
+ * VMs that exist. Pure.
+ */
+export function neededVolumes(volumes: readonly VolumeInfo[], domains: ReadonlyArray<{ name: string; xml: string }>, pool: string): Set<string> {
+  const byPath = new Map(volumes.map((v) => [v.path, v]));
+  const byName = new Map(volumes.map((v) => [v.name, v]));
+  const domainNames = new Set(domains.map((d) => d.name));
+  const needed = new Set<string>();
+  const keep = (volume: VolumeInfo | undefined) => {
+    // Follow the chain down; libvirt's volume XML names the next layer by path.
+    for (let layer = volume; layer && !needed.has(layer.name); layer = layer.backingPath ? byPath.get(layer.backingPath) : undefined) {
+      needed.add(layer.name);
+    }
+  };
+  for (const domain of domains) {
+    for (const disk of disksOf(parseXml(domain.xml))) {
+      keep(disk.pool === pool && disk.volume ? byName.get(disk.volume) : disk.path ? byPath.get(disk.path) : undefined);
+    }
+  }
+  for (const volume of volumes) {
+    const owner = ownerOfVolume(volume.name);
+    if (owner && domainNames.has(owner) && /\.(nvram\.fd|console\.log(\.\d+)?)$/.test(volume.name)) needed.add(volume.name);
+  }
+  return needed;
+}
+
+/**
+ * Removes the volumes nothing needs any more: those of deleted VMs and disposables, half-made ones of a
+ * killed command, frozen disks no clone uses, template versions no VM is built on. Volumes of a VM that a
+ * live command is working on (its name lock is held) are left alone, but for `releasing`, whose lock the
+ * caller holds; the shared `_` bases stay.
+ */
+export async function collectGarbage(ctx: EngineContext, options: { releasing?: string } = {}): Promise<GarbageReport> {
+  await ensureVmsPool(ctx);
+  // Which names are busy is read before what exists: a command that finishes in between has defined its
+  // domain before it let go of its lock, so its volumes show as needed below.
+  const busy = await namesLocked(ctx);
+  // The caller holds this name's lock and is letting its volumes go (a failed create, a delete).
+  if (options.releasing) busy.delete(options.releasing);
+  // NVRAM stores and console logs are made by libvirt outside the volume API: a refresh lists them.
+  await refreshPool(ctx.libvirt, ctx.layout.pool);
+  const [domains, volumes] = await Promise.all([listDomainsWithXml(ctx.libvirt), listVolumes(ctx.libvirt, ctx.layout.pool)]);
+  const needed = neededVolumes(volumes, domains, ctx.layout.pool);
+  const unused = volumes.filter((v) => !needed.has(v.name) && ownerOfVolume(v.name) && !busy.has(ownerOfVolume(v.name)!)).map((v) => v.name);
+  // One at a time in one process: a volume libvirtd is still copying (a killed full clone's) refuses
+  // and stays for the next collection, the others go.
+  const results = await ctx.libvirt.batch(unused.map((name) => ['vol-delete', '--pool', ctx.layout.pool, name]));
+  return { removed: unused.filter((_, i) => !results[i].error || isLibvirtError(results[i].error, 'not-found')), kept: unused.filter((_, i) => results[i].error && !isLibvirtError(results[i].error, 'not-found')) };
+}
+
+export interface GarbageReport {
+  removed: string[];
+  /** Unused volumes libvirt would not delete yet (being written); the next collection tries again. */
+  kept: string[];
+}

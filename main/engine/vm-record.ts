@@ -1,0 +1,36 @@
+import type { EngineContext } from './context.js';
+import { VmsError } from './errors.js';
+import { vmFromSnapshot } from './inventory.js';
+import { domainStatus, type DomainSnapshot } from './libvirt/domains.js';
+import { withNameLock } from './name-lock.js';
+import { collectGarbage } from './storage/garbage.js';
+import { addJournalEntry, removeJournalEntry } from './storage/journal.js';
+import { ensureVmsPool } from './storage/pool.js';
+import type { VmInfo } from './types.js';
+
+/**
+ * Makes a new VM under its name lock: `fill` makes its volumes and defines its domain. Until the domain
+ * exists the name is in the journal as pending; a failure removes what `fill` made, and a kill -9 in
+ * between is finished by the next command's repair (the volumes of a name with no domain go).
+ */
+export async function createVmRecord(ctx: EngineContext, name: string, fill: () => Promise<DomainSnapshot>, options: { journal?: 'disposable' } = {}): Promise<VmInfo> {
+  return withNameLock(ctx.layout.lock(name), name, async () => {
+    await ensureVmsPool(ctx);
+    if (await domainStatus(ctx.libvirt, name)) throw new VmsError(`A VM named "${name}" already exists: choose another name.`);
+    await addJournalEntry(ctx, 'pending', name, String(process.pid));
+    if (options.journal) await addJournalEntry(ctx, options.journal, name);
+    let snapshot: DomainSnapshot;
+    try {
+      snapshot = await fill();
+    } catch (error) {
+      if (!(await domainStatus(ctx.libvirt, name).catch(() => undefined))) {
+        await collectGarbage(ctx, { releasing: name }).catch(() => undefined);
+        if (options.journal) await removeJournalEntry(ctx, options.journal, name);
+        await removeJournalEntry(ctx, 'pending', name);
+      }
+      throw error;
+    }
+    await removeJournalEntry(ctx, 'pending', name);
+    return vmFromSnapshot(snapshot)!;
+  });
+}
