@@ -1,6 +1,7 @@
 import { accessSync, constants } from 'node:fs';
 import { VmsError } from './errors.js';
 import type { Accel } from './types.js';
+import { formatBytes, MIB, parseSize, SizeError } from './units.js';
 
 /** Everything the engine needs to know about where and how to run VMs. */
 export interface EngineConfig {
@@ -85,15 +86,18 @@ export function resolveConfig(settings: Partial<EngineConfig> = {}, env: NodeJS.
   };
 }
 
-const SIZE = /^[1-9]\d{0,5}[KMGT]?$/;
+/** A private disk smaller than this cannot hold an ext4 /home worth having (mkfs fails below a few MiB). */
+export const MIN_PRIVATE_DISK = 64 * MIB;
 
-/** Sizes as qemu-img and truncate take them: `10G`, `512M`. */
-export function assertSize(size: string, what: string): void {
-  if (!SIZE.test(size)) throw new VmsError(`The ${what} "${size}" is not a size: use a number with K, M, G or T, such as 20G.`);
-}
-
-export function sizeInBytes(size: string): number {
-  const units: Record<string, number> = { K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
-  const unit = size.at(-1)!;
-  return units[unit] ? Number(size.slice(0, -1)) * units[unit] : Number(size);
+/** Bytes in a disk size such as `10G` (the one size grammar, units.ts); a VmsError that says what to type otherwise. */
+export function diskSizeBytes(size: string, what: string, minimum = MIN_PRIVATE_DISK): number {
+  let bytes: number;
+  try {
+    bytes = parseSize(size, what);
+  } catch (error) {
+    if (error instanceof SizeError) throw new VmsError(error.message, { cause: error });
+    throw error;
+  }
+  if (bytes < minimum) throw new VmsError(`${what}: "${size}" is too small: give at least ${formatBytes(minimum).replace(' ', '')}.`);
+  return bytes;
 }

@@ -1,5 +1,7 @@
 import type { EngineContext } from './context.js';
-import { assertSize } from './config.js';
+import { diskSizeBytes } from './config.js';
+import { hostResources } from './host.js';
+import { resourceProblem } from './units.js';
 import { independentCopy, replaceWithOverlay } from './disk-store.js';
 import { getTemplate } from './inventory.js';
 import { assertLabel, assertVmName } from './names.js';
@@ -46,10 +48,8 @@ export function vmDomainSpec(ctx: EngineContext, name: string, meta: VmMeta, opt
 }
 
 export function checkResources(memoryMiB: number, vcpus: number): void {
-  if (!Number.isInteger(memoryMiB) || memoryMiB < 128 || memoryMiB > 1048576) {
-    throw new VmsError(`Memory must be a whole number of MiB from 128 to 1048576 (got ${memoryMiB}).`);
-  }
-  if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > 256) throw new VmsError(`CPUs must be a whole number from 1 to 256 (got ${vcpus}).`);
+  const problem = resourceProblem({ memoryMiB, vcpus }, hostResources());
+  if (problem) throw new VmsError(`${problem}.`);
 }
 
 /** Creates an appvm (root overlay on the template, own private disk) or a standalone VM from a template. */
@@ -58,7 +58,7 @@ export async function createVm(ctx: EngineContext, name: string, options: Create
   const label = options.label ?? ctx.config.defaultLabel;
   assertLabel(label);
   const diskSize = options.diskSize ?? ctx.config.defaultDiskSize;
-  assertSize(diskSize, 'disk size');
+  const diskBytes = diskSizeBytes(diskSize, 'The disk size');
   const memoryMiB = options.memoryMiB ?? ctx.config.defaultMemoryMiB;
   const vcpus = options.vcpus ?? ctx.config.defaultVcpus;
   checkResources(memoryMiB, vcpus);
@@ -71,7 +71,7 @@ export async function createVm(ctx: EngineContext, name: string, options: Create
   return createVmFolder(ctx, name, async () => {
     if (kind === 'standalone') await independentCopy(image, ctx.layout.rootDisk(name));
     else await replaceWithOverlay(ctx.layout.rootDisk(name), image);
-    await createPrivateDisk(ctx.layout.privateDisk(name), diskSize);
+    await createPrivateDisk(ctx.layout.privateDisk(name), String(diskBytes));
     await ensureVmCache(ctx, name);
     const meta: VmMeta = { kind, label, template: template.name, created: new Date().toISOString() };
     const net = await prepareVmNetwork(ctx, name, label);

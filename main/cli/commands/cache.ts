@@ -1,18 +1,7 @@
 import { VmsError } from '../../engine/errors.js';
 import type { FolderUsage } from '../../engine/pkg-cache.js';
+import { formatBytes } from '../../engine/units.js';
 import type { Command } from '../command.js';
-
-/** `1.4 GiB`, `312 MiB`, `0 B`. Pure. */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
-}
 
 /** The table `vms cache` prints. Pure. */
 export function formatCacheUsage(folders: readonly FolderUsage[]): string {

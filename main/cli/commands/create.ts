@@ -1,23 +1,17 @@
-import { VmsError } from '../../engine/errors.js';
 import type { Command } from '../command.js';
+import { memoryOption, wholeNumber } from '../options.js';
 import { formatInfo, progressBar } from '../format.js';
-
-function wholeNumber(value: string | boolean | undefined, option: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || !/^\d+$/.test(value)) throw new VmsError(`--${option} takes a whole number, such as --${option} ${option === 'memory' ? '2048' : '2'}.`);
-  return Number(value);
-}
 
 export const create: Command = {
   name: 'create',
   summary: 'Create a VM from a template (an appvm, or --standalone)',
-  usage: 'NAME --template T [--domain work] [--memory MIB] [--cpus N] [--disk-size 10G] [--standalone]',
+  usage: 'NAME --template T [--domain work] [--memory 2G] [--cpus N] [--disk-size 10G] [--standalone]',
   positionals: { min: 1, max: 1, names: ['NAME'] },
   json: true,
   options: {
     template: { type: 'string', short: 't', valueName: 'T', description: 'Template to start from (default: the default template)' },
     domain: { type: 'string', short: 'd', valueName: 'D', description: 'Domain (work, personal, hobby, …)' },
-    memory: { type: 'string', short: 'm', valueName: 'MIB', description: 'Memory in MiB' },
+    memory: { type: 'string', short: 'm', valueName: 'SIZE', description: 'Memory, e.g. 2G or 1536M (default 2G)' },
     cpus: { type: 'string', short: 'c', valueName: 'N', description: 'Virtual CPUs' },
     'disk-size': { type: 'string', valueName: 'SIZE', description: 'Private disk (/home) size, e.g. 20G' },
     standalone: { type: 'boolean', description: 'Copy the template’s root instead of following it' },
@@ -26,7 +20,7 @@ export const create: Command = {
     const vm = await engine.create(name, {
       template: values.template as string | undefined,
       label: values.domain as string | undefined,
-      memoryMiB: wholeNumber(values.memory, 'memory'),
+      memoryMiB: memoryOption(values.memory),
       vcpus: wholeNumber(values.cpus, 'cpus'),
       diskSize: values['disk-size'] as string | undefined,
       standalone: values.standalone === true,

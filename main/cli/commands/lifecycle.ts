@@ -1,4 +1,6 @@
+import { VmsError } from '../../engine/errors.js';
 import type { Command } from '../command.js';
+import { wholeNumber } from '../options.js';
 
 export const start: Command = {
   name: 'start',
@@ -21,8 +23,9 @@ export const stop: Command = {
     timeout: { type: 'string', valueName: 'SECONDS', description: 'How long to wait (default 90)' },
   },
   async run({ engine, io }, { positionals: [name], values }) {
-    const seconds = values.timeout === undefined ? 90 : Number(values.timeout);
-    await engine.stop(name, { wait: values['no-wait'] !== true, timeoutMs: (Number.isFinite(seconds) && seconds > 0 ? seconds : 90) * 1000 });
+    const seconds = wholeNumber(values.timeout, 'timeout', '90') ?? 90;
+    if (seconds < 1) throw new VmsError('--timeout takes a number of seconds of at least 1, such as --timeout 90.');
+    await engine.stop(name, { wait: values['no-wait'] !== true, timeoutMs: seconds * 1000 });
     io.out(values['no-wait'] ? `Asked "${name}" to shut down.` : `"${name}" is shut off.`);
   },
 };

@@ -5,7 +5,9 @@ import { assetPath } from '../../engine/assets.js';
 import { VmsError } from '../../engine/errors.js';
 import { assertVmName } from '../../engine/names.js';
 import { pkgLayout } from '../../engine/pkg-cache.js';
+import { MIB } from '../../engine/units.js';
 import type { Command } from '../command.js';
+import { sizeOption } from '../options.js';
 
 export const templateImport: Command = {
   name: 'template import',
@@ -45,7 +47,10 @@ export const templateBuild: Command = {
     const out = join(buildDir, `${name}.qcow2`);
     // The template's pacman reads the same shared cache every VM mounts read-only.
     const args = ['--name', name, '--out', out, '--shared-cache', pkgLayout(engine.ctx).shared()];
-    for (const key of ['profile', 'disk-size', 'packages', 'pacman-conf', 'user']) {
+    // The script takes whole MiB; users type any size of the one grammar (20G, 8GiB, 16384M).
+    const diskBytes = sizeOption(values['disk-size'], 'disk-size');
+    if (diskBytes !== undefined) args.push('--disk-size', `${Math.ceil(diskBytes / MIB)}M`);
+    for (const key of ['profile', 'packages', 'pacman-conf', 'user']) {
       if (typeof values[key] === 'string') args.push(`--${key}`, values[key] as string);
     }
     // Through the environment, so the password never shows in `ps`.
