@@ -5,6 +5,7 @@ import type { EngineContext } from './context.js';
 import { pathExists } from './file-exists.js';
 import { replaceWithOverlay } from './disk-store.js';
 import { getTemplate } from './inventory.js';
+import { chooseTemplate } from './template-choice.js';
 import { isLockHeld } from './name-lock.js';
 import { assertLabel } from './names.js';
 import { prepareVmNetwork, pruneDisposableFilters, removeVmFilters } from './network/vm-network.js';
@@ -42,8 +43,7 @@ async function freeDisposableName(ctx: EngineContext): Promise<string> {
 export async function createDisposable(ctx: EngineContext, options: DisposableOptions = {}): Promise<VmInfo> {
   const label = options.label ?? 'disposable';
   assertLabel(label);
-  const templateName = options.template ?? ctx.config.defaultTemplate;
-  if (!templateName) throw new VmsError('Say which template to use: --template NAME (see `vms list`), or set a default template.');
+  const templateName = await chooseTemplate(ctx, options.template);
   const template = await getTemplate(ctx, templateName);
   const image = publishedImage(ctx, template);
   const name = await freeDisposableName(ctx);

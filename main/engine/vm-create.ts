@@ -1,6 +1,7 @@
 import type { EngineContext } from './context.js';
 import { diskSizeBytes } from './config.js';
 import { hostResources } from './host.js';
+import { chooseTemplate } from './template-choice.js';
 import { resourceProblem } from './units.js';
 import { independentCopy, replaceWithOverlay } from './disk-store.js';
 import { getTemplate } from './inventory.js';
@@ -62,8 +63,7 @@ export async function createVm(ctx: EngineContext, name: string, options: Create
   const memoryMiB = options.memoryMiB ?? ctx.config.defaultMemoryMiB;
   const vcpus = options.vcpus ?? ctx.config.defaultVcpus;
   checkResources(memoryMiB, vcpus);
-  const templateName = options.template ?? ctx.config.defaultTemplate;
-  if (!templateName) throw new VmsError('Say which template to use: --template NAME (see `vms list`).');
+  const templateName = await chooseTemplate(ctx, options.template);
   const template = await getTemplate(ctx, templateName);
   const image = publishedImage(ctx, template);
   const kind = options.standalone ? 'standalone' : 'appvm';

@@ -120,12 +120,12 @@ describe('VMs with booted guests', { timeout: 900_000 }, () => {
   });
 
   test('deleting a template with children is refused, naming them; then everything deletes cleanly', async () => {
-    const refused = await t.vms(['delete', 'tpl']);
+    const refused = await t.vms(['delete', 'tpl', '--yes']);
     assert.equal(refused.exitCode, 1);
     assert.match(refused.stderr, /^vms: "tpl" cannot be deleted: work1, work2 are built on it; delete them first\.$/);
     assert.ok(await t.engine.find('tpl'), 'still there');
 
-    for (const name of ['work2', 'work1', 'tpl']) assert.equal((await t.vms(['delete', name])).exitCode, 0, name);
+    for (const name of ['work2', 'work1', 'tpl']) assert.equal((await t.vms(['delete', name, '--yes', '--force'])).exitCode, 0, name);
     // `vms list` shows every vms VM on this libvirt; none of this test's may be left.
     const left = JSON.parse((await t.vms(['list', '--json'])).stdout) as Array<{ name: string }>;
     assert.deepEqual(left.filter((vm) => ['work1', 'work2', 'tpl'].includes(vm.name)), []);
