@@ -1,4 +1,5 @@
 import { accessSync, constants } from 'node:fs';
+import { cachedKvmVerdict } from './accel-cache.js';
 import { VmsError } from './errors.js';
 import type { Accel } from './types.js';
 import { formatBytes, MIB, parseSize, SizeError } from './units.js';
@@ -9,7 +10,10 @@ export interface EngineConfig {
   uri: string;
   /** Folder that holds vms's disks (under `<imagesDir>/vms/`). */
   imagesDir: string;
+  /** The accelerator for VMs defined now; every start chooses again (accel.ts). */
   accel: Accel;
+  /** The `accel` setting, when the user fixed one (VMS_ACCEL still wins). */
+  accelSetting?: Accel;
   defaultTemplate?: string;
   defaultLabel: string;
   defaultMemoryMiB: number;
@@ -34,11 +38,17 @@ export const DEFAULT_LABEL_COLORS: Record<string, string> = {
   vault: '#111827',
 };
 
-/** KVM where it works, TCG otherwise; VMS_ACCEL=kvm|tcg overrides the guess. */
+/**
+ * KVM where it works, TCG otherwise; VMS_ACCEL=kvm|tcg overrides the guess. "Works" is the cached verdict
+ * of accel.ts's probe when there is one (reading a small file, so config stays synchronous), else whether
+ * /dev/kvm can be opened; the probe itself runs at the next start.
+ */
 export function detectAccel(env: NodeJS.ProcessEnv = process.env): Accel {
   const forced = env.VMS_ACCEL;
   if (forced === 'kvm' || forced === 'tcg') return forced;
   if (forced) throw new VmsError(`VMS_ACCEL=${forced} is not understood: use kvm or tcg.`);
+  const cached = cachedKvmVerdict(env);
+  if (cached !== undefined) return cached ? 'kvm' : 'tcg';
   try {
     accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
     return 'kvm';
@@ -74,6 +84,7 @@ export function resolveConfig(settings: Partial<EngineConfig> = {}, env: NodeJS.
     uri: env.VMS_URI || settings.uri || DEFAULTS.uri,
     imagesDir: env.VMS_IMAGES_DIR || settings.imagesDir || DEFAULTS.imagesDir,
     accel: env.VMS_ACCEL ? detectAccel(env) : settings.accel ?? detectAccel(env),
+    accelSetting: settings.accel,
     defaultTemplate: settings.defaultTemplate,
     defaultLabel: settings.defaultLabel || DEFAULTS.defaultLabel,
     defaultMemoryMiB: settings.defaultMemoryMiB || DEFAULTS.defaultMemoryMiB,

@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
+import { currentAccel } from './accel.js';
 import type { EngineContext } from './context.js';
 import { pathExists } from './file-exists.js';
 import { replaceWithOverlay } from './disk-store.js';
@@ -60,7 +61,7 @@ export async function createDisposable(ctx: EngineContext, options: DisposableOp
       clipboard: net?.clipboard,
     });
     await prepareVmCacheForStart(ctx, name);
-    return defineAndRead(ctx.config.uri, buildDomainXml(spec), name, { transient: true, paused: options.paused });
+    return defineAndRead(ctx.config.uri, buildDomainXml({ ...spec, accel: await currentAccel(ctx) }), name, { transient: true, paused: options.paused });
   });
 }
 

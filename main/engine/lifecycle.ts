@@ -1,3 +1,4 @@
+import { startWithAccel } from './accel.js';
 import type { EngineContext } from './context.js';
 import { replaceWithOverlay } from './disk-store.js';
 import { reapDisposable } from './disposable.js';
@@ -30,7 +31,7 @@ export async function startVm(ctx: EngineContext, name: string): Promise<VmInfo>
     if (vm.meta.kind === 'template') await markTemplateUpdating(ctx, vm);
     if (vm.sharedFolders?.length) await prepareVmCacheForStart(ctx, name);
     await joinLabelNetwork(ctx, name);
-    await startDomain(ctx.config.uri, name);
+    await startWithAccel(ctx, name, () => startDomain(ctx.config.uri, name));
   });
   if (vm.meta.kind === 'appvm') await pruneTemplateVersions(ctx, vm.meta.template!);
   return getVm(ctx, name);

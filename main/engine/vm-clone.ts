@@ -1,5 +1,6 @@
 import { chmod, copyFile } from 'node:fs/promises';
 import type { EngineContext } from './context.js';
+import { setHostname } from './xml/domain-settings.js';
 import { freezeIntoBase, independentCopy, replaceWithOverlay } from './disk-store.js';
 import { VmsError } from './errors.js';
 import { getTemplate, getVm } from './inventory.js';
@@ -62,6 +63,7 @@ export async function cloneVm(ctx: EngineContext, sourceName: string, name: stri
     const xml = await dumpXml(ctx.config.uri, sourceName, { inactive: true });
     return defineAndRead(ctx.config.uri, editDomainXml(xml,
       setName(name, meta.label),
+      setHostname(name),
       forgetIdentity,
       setMetadata(meta),
       ...[...newPaths].map(([target, path]) => setDiskSource(target, path)),

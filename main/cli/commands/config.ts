@@ -66,6 +66,16 @@ export const CONFIG_KEYS: Record<string, ConfigKey> = {
     },
     show: plain,
   },
+  accel: {
+    setting: 'accel',
+    env: 'VMS_ACCEL',
+    description: 'kvm or tcg for every VM; unset: chosen at each start by a quick KVM probe',
+    async parse(value) {
+      if (value !== 'kvm' && value !== 'tcg') throw new VmsError(`accel takes kvm or tcg (got "${value}"); \`vms config unset accel\` lets each start choose.`);
+      return value;
+    },
+    show: plain,
+  },
   'pool-size': {
     setting: 'disposablePoolSize',
     env: 'VMS_DISPOSABLE_POOL',
