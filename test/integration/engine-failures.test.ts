@@ -9,6 +9,15 @@ import { CLI, makeTestEngine, type TestEngine } from '../helpers/engine-fixture.
 const exists = (path: string) => access(path).then(() => true, () => false);
 
 /** Failure and bad input, on the real libvirtd, with no guest booted. */
+/** An empty qcow2 with what `template import` checks for: a GPT with an EFI system partition. */
+async function bootableBlank(path: string, size: string): Promise<void> {
+  const raw = `${path}.raw`;
+  await execa('truncate', ['-s', size, raw]);
+  await execa('sgdisk', ['-o', '-n', '1:2048:+64M', '-t', '1:ef00', '-n', '2:0:0', '-t', '2:8304', raw]);
+  await execa('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, path]);
+  await execa('rm', ['-f', raw]);
+}
+
 describe('failures leave nothing behind', { timeout: 300_000 }, () => {
   let t: TestEngine;
   let blank: string;
@@ -16,7 +25,7 @@ describe('failures leave nothing behind', { timeout: 300_000 }, () => {
   before(async () => {
     t = await makeTestEngine('fail');
     blank = join(t.imagesDir, 'blank.qcow2');
-    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', blank, '2G']);
+    await bootableBlank(blank, '2G');
     assert.equal((await t.vms(['template', 'import', 'tpl', blank])).exitCode, 0);
   });
   after(async () => t.cleanup());
@@ -110,8 +119,9 @@ describe('failures leave nothing behind', { timeout: 300_000 }, () => {
     try {
       const env = { ...t.env, VMS_IMAGES_DIR: small };
       const data = join(t.imagesDir, 'data.qcow2');
-      await execa('qemu-img', ['create', '-q', '-f', 'qcow2', data, '1G']);
-      await execa('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x11 0 64M', data]);
+      await bootableBlank(data, '1G');
+      // After the GPT, so the image still passes the template check.
+      await execa('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x11 1M 64M', data]);
       const run = await execa(process.execPath, [CLI, 'template', 'import', 'toobig', data], { env, reject: false });
       assert.equal(run.exitCode, 1);
       assert.match(run.stderr, /^vms: The disk is full: free some space \(or set another images folder\) and try again\.$/);

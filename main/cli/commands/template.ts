@@ -2,6 +2,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { assetPath } from '../../engine/assets.js';
+import { assertTemplateImage } from '../../engine/image-check.js';
 import { VmsError } from '../../engine/errors.js';
 import { assertVmName } from '../../engine/names.js';
 import { pkgLayout } from '../../engine/pkg-cache.js';
@@ -11,11 +12,15 @@ import { sizeOption } from '../options.js';
 
 export const templateImport: Command = {
   name: 'template import',
-  summary: 'Register an existing disk image as a template (copied in, read-only)',
+  summary: 'Register an existing disk image as a template (checked, copied in, read-only; see docs/imported-images.md)',
   usage: 'NAME IMAGE',
   positionals: { min: 2, max: 2, names: ['NAME', 'IMAGE'] },
   json: true,
   async run({ engine, json, io }, { positionals: [name, image] }) {
+    assertVmName(name);
+    // Checked here before anything is copied (the engine's import path takes the same check once the
+    // tray's tests import real images rather than blank ones).
+    await assertTemplateImage(image);
     const vm = await engine.importTemplate(name, image);
     io.out(json ? JSON.stringify(vm, null, 2) : `Imported template "${vm.name}". Create a VM with: vms create NAME --template ${vm.name}`);
   },
