@@ -7,8 +7,16 @@ import { VmsError } from '../../engine/errors.js';
 import { assertVmName } from '../../engine/names.js';
 import { pkgLayout } from '../../engine/pkg-cache.js';
 import { MIB } from '../../engine/units.js';
+import { writeSetting } from '../../settings/settings-write.js';
 import type { Command } from '../command.js';
 import { sizeOption } from '../options.js';
+
+/** The first template becomes the default, so `vms create NAME` works without --template. */
+async function defaultIfFirst(current: string | undefined, name: string): Promise<boolean> {
+  if (current) return false;
+  await writeSetting('defaultTemplate', name);
+  return true;
+}
 
 export const templateImport: Command = {
   name: 'template import',
@@ -22,7 +30,9 @@ export const templateImport: Command = {
     // tray's tests import real images rather than blank ones).
     await assertTemplateImage(image);
     const vm = await engine.importTemplate(name, image);
-    io.out(json ? JSON.stringify(vm, null, 2) : `Imported template "${vm.name}". Create a VM with: vms create NAME --template ${vm.name}`);
+    const madeDefault = await defaultIfFirst(engine.config.defaultTemplate, vm.name);
+    io.out(json ? JSON.stringify({ ...vm, defaultTemplate: madeDefault }, null, 2)
+      : `Imported template "${vm.name}"${madeDefault ? ' (now the default template)' : ''}. Create a VM with: vms create NAME${madeDefault ? '' : ` --template ${vm.name}`}`);
   },
 };
 
@@ -40,9 +50,9 @@ export const templateBuild: Command = {
     profile: { type: 'string', valueName: 'P', description: 'minimal (default) or gui (X11, i3, SPICE agent, audio)' },
     'disk-size': { type: 'string', valueName: 'SIZE', description: 'Root disk size (default 20G)' },
     packages: { type: 'string', valueName: 'LIST', description: 'Extra packages, comma separated' },
-    'pacman-conf': { type: 'string', valueName: 'FILE', description: 'pacman.conf to install from (default: the host’s)' },
+    'pacman-conf': { type: 'string', valueName: 'FILE', description: 'pacman.conf to install from (default: $VMS_PACMAN_CONF, else the host’s)' },
     user: { type: 'string', valueName: 'NAME', description: 'The guest user (default arch)' },
-    password: { type: 'string', valueName: 'PW', description: 'The guest user’s password' },
+    password: { type: 'string', valueName: 'PW', description: 'The guest user’s password (default: the user’s name)' },
   },
   async run({ engine, json, io }, { positionals: [name], values }) {
     assertVmName(name);
@@ -55,16 +65,27 @@ export const templateBuild: Command = {
     // The script takes whole MiB; users type any size of the one grammar (20G, 8GiB, 16384M).
     const diskBytes = sizeOption(values['disk-size'], 'disk-size');
     if (diskBytes !== undefined) args.push('--disk-size', `${Math.ceil(diskBytes / MIB)}M`);
-    for (const key of ['profile', 'packages', 'pacman-conf', 'user']) {
+    for (const key of ['profile', 'packages', 'user']) {
       if (typeof values[key] === 'string') args.push(`--${key}`, values[key] as string);
     }
+    // A mirror list of one's own (or a local repository) without typing it at every build.
+    const pacmanConf = typeof values['pacman-conf'] === 'string' ? values['pacman-conf'] : process.env.VMS_PACMAN_CONF;
+    if (pacmanConf) args.push('--pacman-conf', pacmanConf);
     // Through the environment, so the password never shows in `ps`.
-    const env = typeof values.password === 'string' ? { VMS_TEMPLATE_PASSWORD: values.password } : {};
+    const env = { LC_ALL: 'C', ...(typeof values.password === 'string' ? { VMS_TEMPLATE_PASSWORD: values.password } : {}) };
     try {
       const build = await execa(templateBuildScript(), args, { stdout: 'ignore', stderr: 'inherit', reject: false, env });
       if (build.exitCode !== 0) throw new VmsError(`Building the template "${name}" failed (see the messages above); nothing was imported.`);
       const vm = await engine.importTemplate(name, out);
-      io.out(json ? JSON.stringify(vm, null, 2) : `Built and imported template "${vm.name}".`);
+      const madeDefault = await defaultIfFirst(engine.config.defaultTemplate, vm.name);
+      const user = typeof values.user === 'string' ? values.user : 'arch';
+      // The build script's default password is the user's name.
+      const password = typeof values.password === 'string' ? 'the one you gave' : user;
+      io.out(json ? JSON.stringify({ ...vm, login: { user }, defaultTemplate: madeDefault }, null, 2) : [
+        `Built and imported template "${vm.name}"${madeDefault ? ' (now the default template)' : ''}.`,
+        `Its VMs log in as ${user}, password ${password} (change it inside with passwd).`,
+        `Next: vms create mail${madeDefault ? '' : ` --template ${vm.name}`} && vms start mail && vms console mail`,
+      ].join('\n'));
     } finally {
       await rm(out, { force: true });
     }
