@@ -17,7 +17,7 @@ export const FORCE_OPTION = {
  */
 export async function confirmOrStop(io: CliIo, yes: boolean, question: string, retry: string): Promise<void> {
   if (yes) return;
-  if (!io.ask) throw new VmsError(`${question.replace(/\?$/, '')}: there is no terminal to ask on, so add --yes to confirm (${retry} --yes).`);
+  if (!io.ask) throw new VmsError(`\`${retry}\` asks first, and there is no terminal to ask on: add --yes (${retry} --yes).`);
   const answer = (await io.ask(`${question} [y/N] `)).trim().toLowerCase();
   if (answer !== 'y' && answer !== 'yes') throw new VmsError('Nothing was changed.');
 }

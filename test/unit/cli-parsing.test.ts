@@ -76,7 +76,7 @@ test('destructive verbs need --yes without a terminal, and nothing runs before',
   const env = { VMS_URI: 'test:///nowhere', VMS_ACCEL: 'tcg' };
   const run = capture();
   assert.equal(await runCli(['network', 'delete', 'work'], { io: run.io, env }), 1);
-  assert.equal(run.seen.err.join(''), 'vms: Delete the network of the "work" domain, with its policy: there is no terminal to ask on, so add --yes to confirm (vms network delete work --yes).\n');
+  assert.equal(run.seen.err.join(''), 'vms: `vms network delete work` asks first, and there is no terminal to ask on: add --yes (vms network delete work --yes).\n');
   const answered: string[] = [];
   const no = capture();
   const io = { ...no.io, ask: async (q: string) => { answered.push(q); return 'n'; } };
