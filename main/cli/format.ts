@@ -57,7 +57,7 @@ export function formatInfo(vm: VmInfo, pending: readonly PendingChange[] = []): 
     ['color', vm.meta.color],
     ['memory', later('memory', `${vm.memoryMiB} MiB`)],
     ['cpus', later('cpus', vm.vcpus)],
-    ['acceleration', vm.meta.accel ? `${vm.meta.accel} (at its last start)` : undefined],
+    ['acceleration', vm.meta.accel ? `${vm.meta.accel} (chosen at its last start)` : undefined],
     ['network', vm.network ?? 'user-mode'],
     ['clipboard', later('clipboard', vm.clipboard ? 'on' : 'off')],
     ['persistent', vm.persistent ? 'yes' : 'no (disposable)'],

@@ -68,7 +68,8 @@ export function mainHelp(): string {
     '',
     'Every verb takes --help; `vms GROUP --help` lists a group (template, network, usb, cache, config). --version prints the version.',
     'Environment: VMS_URI (libvirt URI), VMS_IMAGES_DIR, VMS_ACCEL=kvm|tcg, VMS_CONFIG_DIR,',
-    'VMS_PKG_CACHE_DIR (package caches), VMS_DISPOSABLE_POOL (preloaded disposables per template, 0-8).',
+    'VMS_PKG_CACHE_DIR (package caches), VMS_DISPOSABLE_POOL (preloaded disposables per template, 0-8),',
+    'VMS_PACMAN_CONF (pacman.conf for template build), VMS_CACHE_DIR (the KVM probe\'s verdict). Settings: vms config get.',
   ].join('\n');
 }
 
