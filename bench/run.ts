@@ -65,11 +65,11 @@ async function sizeSection(gib: number): Promise<Record<string, number>> {
         for (const [, file] of xml.matchAll(/<source file='([^']+)'/g)) await execa('rm', ['-f', file]);
       });
     process.stderr.write('  vms clone --full…\n');
-    results['vms clone --full'] = await medianOf(() => vmsOk(t, ['clone', src, full, '--full']), () => vmsOk(t, ['delete', full]));
+    results['vms clone --full'] = await medianOf(() => vmsOk(t, ['clone', src, full, '--full']), () => vmsOk(t, ['delete', full, '--yes']));
     process.stderr.write('  vms create…\n');
-    results['vms create'] = await medianOf(() => vmsOk(t, ['create', app, '--template', tpl]), () => vmsOk(t, ['delete', app]));
+    results['vms create'] = await medianOf(() => vmsOk(t, ['create', app, '--template', tpl]), () => vmsOk(t, ['delete', app, '--yes']));
     process.stderr.write('  vms clone (linked)…\n');
-    results['vms clone (linked)'] = await medianOf(() => vmsOk(t, ['clone', src, linked]), () => vmsOk(t, ['delete', linked]));
+    results['vms clone (linked)'] = await medianOf(() => vmsOk(t, ['clone', src, linked]), () => vmsOk(t, ['delete', linked, '--yes']));
     process.stderr.write('  vms disposable…\n');
     let last = '';
     results['vms disposable (to running)'] = await medianOf(

@@ -5,7 +5,7 @@
 #                          [--packages a,b,...] [--pacman-conf FILE] [--shared-cache DIR]
 #                          [--user NAME] [--password PW] [--hostname H] [--esp-size 1G]
 #
-#   --name NAME         template name (letters, digits, . _ -); default hostname
+#   --name NAME         template name (letters, digits, . _ -)
 #   --out FILE          image to write (qcow2); replaced only when the build succeeds
 #   --profile P         minimal (default): base linux mkinitcpio systemd networkmanager
 #                       qemu-guest-agent sudo; gui: minimal + X11, i3, spice-vdagent, qxl, pipewire,
@@ -18,7 +18,8 @@
 #   --user NAME         the user, member of wheel, may use sudo (default arch)
 #   --password PW       its password (default: the environment variable VMS_TEMPLATE_PASSWORD,
 #                       else the user name); prefer the variable: arguments are visible in ps
-#   --hostname H        guest hostname (default: NAME)
+#   --hostname H        a fixed hostname for every VM made from it (default: none, so each VM is
+#                       named by vms at boot: the SMBIOS credential system.hostname)
 #   --esp-size SIZE     EFI system partition, mounted at /boot (default 1G)
 #
 # Runs as root. Progress goes to stderr as "==> step"; on success stdout gets KEY=value lines
@@ -93,6 +94,7 @@ case $PROFILE in minimal|gui) ;; *) die "bad --profile '$PROFILE' (minimal or gu
 [[ $USER_NAME =~ ^[a-z_][a-z0-9_-]{0,31}$ && $USER_NAME != root ]] || die "bad --user '$USER_NAME'"
 PASSWORD=${PASSWORD:-$USER_NAME}
 [[ $PASSWORD != *$'\n'* && $PASSWORD != *:* ]] || die "the password may not contain a newline or ':'"
+FIXED_HOSTNAME=$GUEST_HOSTNAME
 if [[ -z $GUEST_HOSTNAME ]]; then
   GUEST_HOSTNAME=$(tr 'A-Z._' 'a-z--' <<<"$NAME")
 fi
@@ -297,11 +299,13 @@ else
   warn "no /etc/pacman.conf in the new root (pacman not installed?): cache directories not configured"
 fi
 
-echo "$GUEST_HOSTNAME" >"$ROOT/etc/hostname"
+# No /etc/hostname: it would win over the hostname vms gives each VM at boot (its name, in the systemd
+# credential system.hostname of an SMBIOS OEM string). Only a hostname asked for with --hostname is fixed.
+rm -f "$ROOT/etc/hostname"
+[[ -z $FIXED_HOSTNAME ]] || echo "$FIXED_HOSTNAME" >"$ROOT/etc/hostname"
 cat >"$ROOT/etc/hosts" <<EOF
 127.0.0.1  localhost
 ::1        localhost
-127.0.1.1  $GUEST_HOSTNAME
 EOF
 [[ -e $ROOT/etc/locale.conf ]] || echo 'LANG=C.UTF-8' >"$ROOT/etc/locale.conf"
 ln -sf /usr/share/zoneinfo/UTC "$ROOT/etc/localtime"
@@ -362,9 +366,29 @@ RemainAfterExit=yes
 WantedBy=multi-user.target
 EOF
 
+# systemd 254 and later set the hostname from the credential system.hostname themselves; 252 and 253
+# import the credential into /run/credentials/@system but do not use it, so this unit does (a no-op
+# when the hostname already is the credential's).
+cat >"$ROOT/etc/systemd/system/vms-hostname.service" <<'EOF'
+[Unit]
+Description=vms: hostname from the system.hostname credential (systemd before 254)
+DefaultDependencies=no
+ConditionPathExists=/run/credentials/@system/system.hostname
+ConditionPathExists=!/etc/hostname
+Before=sysinit.target systemd-hostnamed.service network-pre.target
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'cat /run/credentials/@system/system.hostname >/proc/sys/kernel/hostname'
+RemainAfterExit=yes
+
+[Install]
+WantedBy=sysinit.target
+EOF
+
 # Units to enable; "optional:" ones only if installed, "global:" ones for every user.
 UNITS=(NetworkManager.service serial-getty@ttyS0.service qemu-guest-agent.service vms-home-seed.service
-  vms-pacman-init.service)
+  vms-pacman-init.service vms-hostname.service)
 if [[ $PROFILE == gui ]]; then
   UNITS+=(optional:spice-vdagentd.socket global:pipewire.socket global:pipewire-pulse.socket
     global:wireplumber.service)

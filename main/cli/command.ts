@@ -13,6 +13,8 @@ export interface CliIo {
   err: (text: string) => void;
   /** True when stderr is a terminal (progress bars are drawn only then). */
   interactive: boolean;
+  /** Asks a question on the terminal and returns the answer; absent when there is no terminal to ask on. */
+  ask?: (question: string) => Promise<string>;
 }
 
 export interface CommandContext {

@@ -1,3 +1,4 @@
+import type { PendingChange } from '../engine/vm-settings.js';
 import type { VmInfo } from '../engine/types.js';
 
 /** Pure text formatting for the command line. */
@@ -31,29 +32,37 @@ export function formatList(vms: VmInfo[]): string {
   for (const group of groupByLabel(vms)) {
     lines.push(`${group.label}:`);
     for (const vm of group.vms) {
-      const basis = vm.meta.kind === 'template' ? `v${vm.meta.imageVersion ?? 1}${vm.meta.updating ? ' (updating)' : ''}` : vm.meta.template ? `from ${vm.meta.template}` : '';
+      const basis = vm.meta.kind === 'template' ? `v${vm.meta.imageVersion ?? 1}${vm.meta.updating ? ' (updating)' : ''}` : vm.meta.template ? `from ${vm.meta.template}${vm.meta.preloaded ? ' (preloaded, waiting in the pool)' : ''}` : '';
       lines.push(`  ${pad(vm.name, 20)} ${pad(vm.state, 10)} ${pad(vm.meta.kind, 11)} ${basis}`.trimEnd());
     }
   }
   return lines.join('\n');
 }
 
-export function formatInfo(vm: VmInfo): string {
+export function formatInfo(vm: VmInfo, pending: readonly PendingChange[] = []): string {
+  const later = (setting: PendingChange['setting'], now: string | number | undefined) => {
+    const change = pending.find((p) => p.setting === setting);
+    return change ? `${now} (${change.next} from its next start)` : now;
+  };
+  const template = vm.meta.kind === 'template';
+  const version = vm.meta.imageVersion ?? 1;
   const rows: Array<[string, string | number | undefined]> = [
     ['name', vm.name],
     ['state', vm.state],
-    ['kind', vm.meta.kind],
-    ['domain', vm.meta.label],
-    ['template', vm.meta.template],
-    ['image version', vm.meta.imageVersion],
+    ['kind', `${vm.meta.kind}${vm.meta.preloaded ? ' (preloaded, waiting in the pool)' : ''}`],
+    ['domain', later('domain', vm.meta.label)],
+    ['template', later('template', vm.meta.template)],
+    // A template's root-v<N+1> is its working copy; v<N> is what its VMs start from.
+    ['published', template ? `v${version}${vm.meta.updating ? `; an update is running and becomes v${version + 1} at shutdown` : ''}` : undefined],
     ['color', vm.meta.color],
-    ['memory', `${vm.memoryMiB} MiB`],
-    ['cpus', vm.vcpus],
+    ['memory', later('memory', `${vm.memoryMiB} MiB`)],
+    ['cpus', later('cpus', vm.vcpus)],
+    ['acceleration', vm.meta.accel ? `${vm.meta.accel} (chosen at its last start)` : undefined],
     ['network', vm.network ?? 'user-mode'],
-    ['clipboard', vm.clipboard ? 'shared' : 'off'],
+    ['clipboard', later('clipboard', vm.clipboard ? 'on' : 'off')],
     ['persistent', vm.persistent ? 'yes' : 'no (disposable)'],
     ['uuid', vm.uuid],
-    ...vm.disks.map((d): [string, string] => [`disk ${d.target}`, d.volume ? `${d.volume} (pool ${d.pool})` : d.path ?? '']),
+    ...vm.disks.map((d): [string, string] => [`disk ${d.target}`, `${d.volume ? `${d.volume} (pool ${d.pool})` : d.path ?? ''}${template && d.target === 'vda' ? ` (working copy, published as v${version + 1} after an update)` : ''}`]),
     ['nvram', vm.nvramPath],
     ['created', vm.meta.created],
   ];

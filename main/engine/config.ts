@@ -1,8 +1,10 @@
 import { accessSync, constants } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { cachedKvmVerdict } from './accel-cache.js';
 import { VmsError } from './errors.js';
 import type { Accel } from './types.js';
+import { formatBytes, MIB, parseSize, SizeError } from './units.js';
 
 /** Everything the engine needs to know about where and how to run VMs. */
 export interface EngineConfig {
@@ -14,7 +16,10 @@ export interface EngineConfig {
   pool: string;
   /** The user's own folder for name locks and the journal of operations under way (never libvirt's). */
   stateDir: string;
+  /** The accelerator for VMs defined now; every start chooses again (accel.ts). */
   accel: Accel;
+  /** The `accel` setting, when the user fixed one (VMS_ACCEL still wins). */
+  accelSetting?: Accel;
   defaultTemplate?: string;
   defaultLabel: string;
   defaultMemoryMiB: number;
@@ -39,11 +44,17 @@ export const DEFAULT_LABEL_COLORS: Record<string, string> = {
   vault: '#111827',
 };
 
-/** KVM where it works, TCG otherwise; VMS_ACCEL=kvm|tcg overrides the guess. */
+/**
+ * KVM where it works, TCG otherwise; VMS_ACCEL=kvm|tcg overrides the guess. "Works" is the cached verdict
+ * of accel.ts's probe when there is one (reading a small file, so config stays synchronous), else whether
+ * /dev/kvm can be opened; the probe itself runs at the next start.
+ */
 export function detectAccel(env: NodeJS.ProcessEnv = process.env): Accel {
   const forced = env.VMS_ACCEL;
   if (forced === 'kvm' || forced === 'tcg') return forced;
   if (forced) throw new VmsError(`VMS_ACCEL=${forced} is not understood: use kvm or tcg.`);
+  const cached = cachedKvmVerdict(env);
+  if (cached !== undefined) return cached ? 'kvm' : 'tcg';
   try {
     accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
     return 'kvm';
@@ -87,6 +98,7 @@ export function resolveConfig(settings: Partial<EngineConfig> = {}, env: NodeJS.
     pool: env.VMS_POOL || settings.pool || DEFAULTS.pool,
     stateDir: env.VMS_STATE_DIR || settings.stateDir || defaultStateDir(env),
     accel: env.VMS_ACCEL ? detectAccel(env) : settings.accel ?? detectAccel(env),
+    accelSetting: settings.accel,
     defaultTemplate: settings.defaultTemplate,
     defaultLabel: settings.defaultLabel || DEFAULTS.defaultLabel,
     defaultMemoryMiB: settings.defaultMemoryMiB || DEFAULTS.defaultMemoryMiB,
@@ -99,15 +111,18 @@ export function resolveConfig(settings: Partial<EngineConfig> = {}, env: NodeJS.
   };
 }
 
-const SIZE = /^[1-9]\d{0,5}[KMGT]?$/;
+/** A private disk smaller than this cannot hold an ext4 /home worth having (mkfs fails below a few MiB). */
+export const MIN_PRIVATE_DISK = 64 * MIB;
 
-/** Sizes as qemu-img and truncate take them: `10G`, `512M`. */
-export function assertSize(size: string, what: string): void {
-  if (!SIZE.test(size)) throw new VmsError(`The ${what} "${size}" is not a size: use a number with K, M, G or T, such as 20G.`);
-}
-
-export function sizeInBytes(size: string): number {
-  const units: Record<string, number> = { K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
-  const unit = size.at(-1)!;
-  return units[unit] ? Number(size.slice(0, -1)) * units[unit] : Number(size);
+/** Bytes in a disk size such as `10G` (the one size grammar, units.ts); a VmsError that says what to type otherwise. */
+export function diskSizeBytes(size: string, what: string, minimum = MIN_PRIVATE_DISK): number {
+  let bytes: number;
+  try {
+    bytes = parseSize(size, what);
+  } catch (error) {
+    if (error instanceof SizeError) throw new VmsError(error.message, { cause: error });
+    throw error;
+  }
+  if (bytes < minimum) throw new VmsError(`${what}: "${size}" is too small: give at least ${formatBytes(minimum).replace(' ', '')}.`);
+  return bytes;
 }

@@ -1,10 +1,12 @@
 import { randomInt } from 'node:crypto';
+import { currentAccel } from './accel.js';
 import type { EngineContext } from './context.js';
 import { waitForDomainStop } from './domain-wait.js';
 import { VmsError } from './errors.js';
 import { getTemplate } from './inventory.js';
 import { defineAndRead, domainStatus } from './libvirt/domains.js';
 import { createVolumes } from './libvirt/storage.js';
+import { chooseTemplate } from './template-choice.js';
 import { isLockHeld } from './name-lock.js';
 import { assertLabel } from './names.js';
 import { prepareVmNetwork, pruneDisposableFilters, removeVmFilters } from './network/vm-network.js';
@@ -44,8 +46,7 @@ async function freeDisposableName(ctx: EngineContext): Promise<string> {
 export async function createDisposable(ctx: EngineContext, options: DisposableOptions = {}): Promise<VmInfo> {
   const label = options.label ?? 'disposable';
   assertLabel(label);
-  const templateName = options.template ?? ctx.config.defaultTemplate;
-  if (!templateName) throw new VmsError('Say which template to use: --template NAME (see `vms list`), or set a default template.');
+  const templateName = await chooseTemplate(ctx, options.template);
   const template = await getTemplate(ctx, templateName);
   const published = publishedVolume(ctx, template);
   const name = await freeDisposableName(ctx);
@@ -64,7 +65,7 @@ export async function createDisposable(ctx: EngineContext, options: DisposableOp
       pkgCache: false,
     });
     await prepareVmCacheForStart(ctx);
-    return defineAndRead(ctx.libvirt, buildDomainXml(spec), name, { transient: true, paused: options.paused });
+    return defineAndRead(ctx.libvirt, buildDomainXml({ ...spec, accel: await currentAccel(ctx) }), name, { transient: true, paused: options.paused });
   }, { journal: 'disposable' });
 }
 

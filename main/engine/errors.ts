@@ -16,3 +16,10 @@ export class VmsError extends Error {
 export function isVmsError(error: unknown): error is VmsError {
   return error instanceof VmsError;
 }
+
+/** There is no VM by that name; the CLI catches it to suggest the closest name. */
+export class NoSuchVmError extends VmsError {
+  constructor(readonly vmName: string) {
+    super(`There is no VM named "${vmName}": see \`vms list\`.`);
+  }
+}

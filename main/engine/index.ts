@@ -23,6 +23,7 @@ import type { VmInfo } from './types.js';
 import { cloneVm, type CloneOptions } from './vm-clone.js';
 import { createVm, type CreateOptions } from './vm-create.js';
 import { deleteVm } from './vm-delete.js';
+import { applyVmSettings, readPendingChanges, type PendingChange, type VmSettingChanges, type VmSettingsResult } from './vm-settings.js';
 
 export class Engine {
   readonly ctx: EngineContext;
@@ -44,6 +45,10 @@ export class Engine {
   kill(name: string): Promise<void> { return killVm(this.ctx, name); }
   restart(name: string, options?: StopOptions): Promise<VmInfo> { return restartVm(this.ctx, name, options); }
   delete(name: string): Promise<void> { return deleteVm(this.ctx, name); }
+  /** Changes memory, CPUs, domain label, clipboard, autostart or an appvm's template (see vm-settings.ts). */
+  set(name: string, changes: VmSettingChanges): Promise<VmSettingsResult> { return applyVmSettings(this.ctx, name, changes); }
+  /** What a running VM gets at its next start. */
+  pendingChanges(vm: VmInfo): Promise<PendingChange[]> { return readPendingChanges(this.ctx, vm); }
   /** A disposable: a preloaded one from the pool when there is one ready, else a new one (started cold). */
   async disposable(options: DisposableOptions = {}): Promise<VmInfo> {
     return (await takePreloaded(this.ctx, options)) ?? createDisposable(this.ctx, options);
@@ -94,6 +99,7 @@ export { VmsError, isVmsError } from './errors.js';
 export { resolveConfig, type EngineConfig } from './config.js';
 export type { VmInfo, VmKind, VmMeta, VmState } from './types.js';
 export { vmNameProblem, labelProblem } from './names.js';
+export { parseVmSettings, VM_SETTING_KEYS, type PendingChange, type VmSettingChanges } from './vm-settings.js';
 export { defaultPolicy, type LabelPolicy } from './network/network-xml.js';
 export type { LabelNetworkState } from './network/label-networks.js';
 export { formatRule, parseRuleWords, parsePolicy, type FirewallRule } from './network/firewall.js';

@@ -1,5 +1,5 @@
 import type { EngineContext } from './context.js';
-import { VmsError } from './errors.js';
+import { NoSuchVmError, VmsError } from './errors.js';
 import { domainXmlAndStatus, dumpXmlIfExists, listDomainsWithXml, type DomainSnapshot } from './libvirt/domains.js';
 import type { VmInfo } from './types.js';
 import { readDomain } from './xml/domain-read.js';
@@ -28,7 +28,7 @@ export async function getVm(ctx: EngineContext, name: string): Promise<VmInfo> {
   if (!vm) {
     const other = await dumpXmlIfExists(ctx.libvirt, name);
     if (other) throw new VmsError(`The libvirt domain "${name}" was not made by vms: manage it with virsh or virt-manager.`);
-    throw new VmsError(`There is no VM named "${name}": see \`vms list\`.`);
+    throw new NoSuchVmError(name);
   }
   return vm;
 }

@@ -1,3 +1,4 @@
+import { startWithAccel } from './accel.js';
 import type { EngineContext } from './context.js';
 import { reapDisposable } from './disposable.js';
 import { waitForDomainStop } from './domain-wait.js';
@@ -31,7 +32,7 @@ export async function startVm(ctx: EngineContext, name: string): Promise<VmInfo>
     if (vm.meta.kind === 'template') await prepareTemplateStart(ctx, vm);
     if (vm.sharedFolders?.length) await prepareVmCacheForStart(ctx, name);
     await joinLabelNetwork(ctx, name);
-    await startDomain(ctx.libvirt, name);
+    await startWithAccel(ctx, name, () => startDomain(ctx.libvirt, name));
   });
   return getVm(ctx, name);
 }

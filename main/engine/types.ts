@@ -24,6 +24,8 @@ export interface VmMeta {
   preloaded?: boolean;
   /** ISO time of creation. */
   created?: string;
+  /** The accelerator the VM last started with (chosen at every start: accel.ts). */
+  accel?: Accel;
 }
 
 export interface VmDisk {

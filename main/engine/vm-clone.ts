@@ -13,6 +13,7 @@ import { createVmRecord } from './vm-record.js';
 import type { DiskSpec } from './xml/domain-build.js';
 import { editDomainXml, forgetIdentity, setConsoleLog, setDiskVolume, setMetadata, setName, setNvramPath, setSharedFolderSource, type DomainMutator } from './xml/domain-edit.js';
 import type { VolumeSpec } from './xml/storage-xml.js';
+import { setHostname } from './xml/domain-settings.js';
 
 export interface CloneOptions {
   /** An independent copy instead of a linked, copy-on-write clone. */
@@ -84,6 +85,7 @@ export async function cloneVm(ctx: EngineContext, sourceName: string, name: stri
     const meta = { ...source.meta, created: new Date().toISOString(), updating: false, preloaded: false, ...(source.meta.kind === 'template' ? { imageVersion: 1 } : {}) };
     const mutators: DomainMutator[] = [
       setName(name, meta.label),
+      setHostname(name),
       forgetIdentity,
       setMetadata(meta),
       ...cloneDisks.map(setDiskVolume),

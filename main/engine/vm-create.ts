@@ -1,5 +1,8 @@
 import type { EngineContext } from './context.js';
-import { assertSize, sizeInBytes } from './config.js';
+import { diskSizeBytes } from './config.js';
+import { hostResources } from './host.js';
+import { chooseTemplate } from './template-choice.js';
+import { resourceProblem } from './units.js';
 import { VmsError } from './errors.js';
 import { getTemplate } from './inventory.js';
 import { defineAndRead } from './libvirt/domains.js';
@@ -48,10 +51,8 @@ export function vmDomainSpec(ctx: EngineContext, name: string, meta: VmMeta, opt
 }
 
 export function checkResources(memoryMiB: number, vcpus: number): void {
-  if (!Number.isInteger(memoryMiB) || memoryMiB < 128 || memoryMiB > 1048576) {
-    throw new VmsError(`Memory must be a whole number of MiB from 128 to 1048576 (got ${memoryMiB}).`);
-  }
-  if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > 256) throw new VmsError(`CPUs must be a whole number from 1 to 256 (got ${vcpus}).`);
+  const problem = resourceProblem({ memoryMiB, vcpus }, hostResources());
+  if (problem) throw new VmsError(`${problem}.`);
 }
 
 /** Creates an appvm (root overlay on the template, own private disk) or a standalone VM from a template. */
@@ -60,18 +61,17 @@ export async function createVm(ctx: EngineContext, name: string, options: Create
   const label = options.label ?? ctx.config.defaultLabel;
   assertLabel(label);
   const diskSize = options.diskSize ?? ctx.config.defaultDiskSize;
-  assertSize(diskSize, 'disk size');
+  const diskBytes = diskSizeBytes(diskSize, 'The disk size');
   const memoryMiB = options.memoryMiB ?? ctx.config.defaultMemoryMiB;
   const vcpus = options.vcpus ?? ctx.config.defaultVcpus;
   checkResources(memoryMiB, vcpus);
-  const templateName = options.template ?? ctx.config.defaultTemplate;
-  if (!templateName) throw new VmsError('Say which template to use: --template NAME (see `vms list`).');
+  const templateName = await chooseTemplate(ctx, options.template);
   const template = await getTemplate(ctx, templateName);
   const published = publishedVolume(ctx, template);
   const kind = options.standalone ? 'standalone' : 'appvm';
 
   return createVmRecord(ctx, name, async () => {
-    const emptyHome = await emptyHomeVolume(ctx, sizeInBytes(diskSize));
+    const emptyHome = await emptyHomeVolume(ctx, diskBytes);
     const rootVolume = kind === 'standalone' ? ctx.layout.standaloneRootVolume(name) : ctx.layout.rootVolume(name);
     const homeVolume = ctx.layout.homeVolume(name);
     if (kind === 'standalone') await copyDisk(ctx, published, rootVolume);

@@ -1,6 +1,7 @@
 import { isAbsolute } from 'node:path';
 import { isVmsError } from '../engine/errors.js';
 import { labelProblem, vmNameProblem } from '../engine/names.js';
+import { sizeProblem } from '../engine/units.js';
 import { settingsSchema, type Settings } from '../settings/schema.js';
 import { settingProblem } from '../settings/settings-file.js';
 import {
@@ -89,12 +90,10 @@ export function checkInteger(value: unknown, what: string, min: number, max: num
   return value;
 }
 
-const SIZE = /^[1-9]\d{0,5}[KMGT]?$/;
 export function checkSize(value: unknown, what: string): string {
-  if (typeof value !== 'string' || !SIZE.test(value)) {
-    throw new RequestError(`The ${what} ${typeof value === 'string' ? `"${value.slice(0, 20)}" ` : ''}is not a size: use a number with K, M, G or T, such as 20G.`);
-  }
-  return value;
+  const problem = typeof value === 'string' ? sizeProblem(value.slice(0, 20)) : 'it is not a size: use a number and a unit, such as 20G';
+  if (problem) throw new RequestError(`The ${what}: ${problem}.`);
+  return value as string;
 }
 
 function checkBoolean(value: unknown, what: string): boolean {

@@ -2,6 +2,8 @@
  * The settings the CLI and the tray app share (one JSON file, read by `conf` in the CLI and by
  * electron-store, which is built on conf, in the app). Pure data: no file access here.
  */
+import { SIZE_PATTERN } from '../engine/units.js';
+
 export interface Settings {
   uri?: string;
   imagesDir?: string;
@@ -31,7 +33,7 @@ export const settingsSchema = {
   defaultLabel: { type: 'string', pattern: '^[a-z][a-z0-9-]{0,10}$' },
   defaultMemoryMiB: { type: 'integer', minimum: 128 },
   defaultVcpus: { type: 'integer', minimum: 1, maximum: 256 },
-  defaultDiskSize: { type: 'string', pattern: '^[1-9][0-9]{0,5}[KMGT]?$' },
+  defaultDiskSize: { type: 'string', pattern: SIZE_PATTERN },
   labelColors: { type: 'object', additionalProperties: { type: 'string', pattern: '^#[0-9a-fA-F]{6}$' } },
   pkgCacheDir: { type: 'string', pattern: '^/' },
   disposablePoolSize: { type: 'integer', minimum: 0, maximum: 8, default: 1 },

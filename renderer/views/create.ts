@@ -1,4 +1,5 @@
 import { labelProblem } from '../../main/engine/names.js';
+import { SIZE_PATTERN } from '../../main/engine/units.js';
 import { accent, debounce, errorText, field, h, setStatus } from '../dom.js';
 import { domainChoices, nameChecker, statusLine } from './shared.js';
 
@@ -21,7 +22,7 @@ export async function createView(root: HTMLElement, params: URLSearchParams): Pr
 
   const memory = h('input', { id: 'memory', name: 'memory', type: 'number', min: 128, max: Math.max(128, settings.host.memoryMiB), step: 128, value: defaults.defaultMemoryMiB });
   const cpus = h('input', { id: 'cpus', name: 'cpus', type: 'number', min: 1, max: Math.max(1, settings.host.cpus), step: 1, value: defaults.defaultVcpus });
-  const disk = h('input', { id: 'disk', name: 'disk', value: defaults.defaultDiskSize, pattern: '[1-9][0-9]{0,5}[KMGT]?', maxlength: 7, spellcheck: 'false' });
+  const disk = h('input', { id: 'disk', name: 'disk', value: defaults.defaultDiskSize, pattern: SIZE_PATTERN, maxlength: 14, spellcheck: 'false' });
   const standalone = h('input', { id: 'standalone', name: 'standalone', type: 'checkbox' });
 
   const status = statusLine();

@@ -200,3 +200,12 @@ export async function killLockHolders(locks: string): Promise<number[]> {
   }
   return killed;
 }
+
+/** An empty qcow2 with what `vms template import` checks for: a GPT with an EFI system partition. */
+export async function bootableBlank(path: string, size: string): Promise<void> {
+  const raw = `${path}.raw`;
+  await execa('truncate', ['-s', size, raw]);
+  await execa('sgdisk', ['-o', '-n', '1:2048:+64M', '-t', '1:ef00', '-n', '2:0:0', '-t', '2:8304', raw]);
+  await execa('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, path]);
+  await rm(raw, { force: true });
+}

@@ -3,7 +3,7 @@ import { mkdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { execa } from 'execa';
-import { makeTestEngine, type TestEngine } from '../helpers/engine-fixture.js';
+import { bootableBlank, makeTestEngine, type TestEngine } from '../helpers/engine-fixture.js';
 
 /**
  * A full disk: the one failure here that needs root to set up (a small tmpfs under libvirt's folder for
@@ -27,8 +27,9 @@ describe('a full disk', { timeout: 120_000 }, () => {
   test('importing an image larger than the space left: one line, nothing left', async () => {
     const pool = `${t.pool}-small`;
     const data = join(t.scratch, 'data.qcow2');
-    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', data, '1G']);
-    await execa('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x11 0 64M', data]);
+    await bootableBlank(data, '1G');
+    // After the GPT, so the image still passes the template check.
+    await execa('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x11 1M 64M', data]);
     await execa('chmod', ['a+r', data]);
     try {
       const run = await t.vms(['template', 'import', 'toobig', data], { env: { VMS_IMAGES_DIR: small, VMS_POOL: pool } });

@@ -4,7 +4,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { execa } from 'execa';
-import { CLI, makeTestEngine, type TestEngine } from '../helpers/engine-fixture.js';
+import { bootableBlank, CLI, makeTestEngine, type TestEngine } from '../helpers/engine-fixture.js';
 
 /** Failure and bad input, on the real libvirtd, as the unprivileged desktop user, with no guest booted. */
 describe('failures leave nothing behind', { timeout: 300_000 }, () => {
@@ -14,7 +14,7 @@ describe('failures leave nothing behind', { timeout: 300_000 }, () => {
   before(async () => {
     t = await makeTestEngine('fail');
     blank = join(t.scratch, 'blank.qcow2');
-    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', blank, '2G']);
+    await bootableBlank(blank, '2G');
     assert.equal((await t.vms(['template', 'import', 'tpl', blank])).exitCode, 0);
   });
   after(async () => t.cleanup());
@@ -81,8 +81,9 @@ describe('failures leave nothing behind', { timeout: 300_000 }, () => {
   test('a full clone killed with SIGKILL half-way leaves nothing once the next command ran', async () => {
     // A template with real data, so libvirt's copy takes a moment.
     const data = join(t.scratch, 'data.qcow2');
-    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', data, '4G']);
-    await execa('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x5a 0 1500M', data]);
+    await bootableBlank(data, '4G');
+    // After the GPT, so the image still passes the template check.
+    await execa('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x5a 1M 1500M', data]);
     assert.equal((await t.vms(['template', 'import', 'big', data])).exitCode, 0);
     await rm(data);
     const child = spawn(process.execPath, [CLI, 'clone', 'big', 'half', '--full'], { env: t.env, stdio: 'ignore' });

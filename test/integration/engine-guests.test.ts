@@ -130,12 +130,12 @@ describe('VMs with booted guests', { timeout: 900_000 }, () => {
   });
 
   test('deleting a template with children is refused, naming them; then everything deletes cleanly', async () => {
-    const refused = await t.vms(['delete', TPL]);
+    const refused = await t.vms(['delete', TPL, '--yes']);
     assert.equal(refused.exitCode, 1);
     assert.match(refused.stderr, new RegExp(`^vms: "${TPL}" cannot be deleted: ${W1}, ${W2} are built on it; delete them first\\.$`));
     assert.ok(await t.engine.find(TPL), 'still there');
 
-    for (const name of [W2, W1, TPL]) assert.equal((await t.vms(['delete', name])).exitCode, 0, name);
+    for (const name of [W2, W1, TPL]) assert.equal((await t.vms(['delete', name, '--yes', '--force'])).exitCode, 0, name);
     // `vms list` shows every vms VM on this libvirt; none of this test's may be left.
     const left = JSON.parse((await t.vms(['list', '--json'])).stdout) as Array<{ name: string }>;
     assert.deepEqual(left.filter((vm) => [W1, W2, TPL].includes(vm.name)), []);

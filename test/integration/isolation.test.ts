@@ -274,15 +274,15 @@ describe('isolation between domains, with booted guests', { timeout: 900_000 }, 
   });
 
   test('a domain with VMs cannot be deleted; without them it can', async () => {
-    const refused = await t.vms(['network', 'delete', A]);
+    const refused = await t.vms(['network', 'delete', A, '--yes']);
     assert.equal(refused.exitCode, 1);
     assert.match(refused.stderr, /is used by (a1, a2|a2, a1):/);
     for (const c of [a1, a2, b1]) c.close();
     await Promise.all(['a1', 'a2', 'b1'].map((n) => t.engine.kill(n)));
-    for (const name of ['a1', 'a2', 'b1']) assert.equal((await t.vms(['delete', name])).exitCode, 0, name);
+    for (const name of ['a1', 'a2', 'b1']) assert.equal((await t.vms(['delete', name, '--yes', '--force'])).exitCode, 0, name);
     const filters = (await execa('virsh', ['-c', URI, 'nwfilter-list'])).stdout;
     assert.ok(!/vms-fw-(a1|a2|b1)\b/.test(filters), 'deleting a VM removes its filters');
-    assert.equal((await t.vms(['network', 'delete', B])).exitCode, 0);
+    assert.equal((await t.vms(['network', 'delete', B, '--yes'])).exitCode, 0);
     assert.equal((await t.engine.networks()).some((n) => n.label === B), false);
   });
 });

@@ -142,7 +142,7 @@ describe('tray state follows libvirt events', { timeout: 120_000 }, () => {
 
   it('drops the VM when it is deleted from the shell', async () => {
     const gone = renderWhere((model) => label(model, CREATED) === undefined && label(model, TEMPLATE) !== undefined);
-    const result = await env.vms(['delete', CREATED]);
+    const result = await env.vms(['delete', CREATED, '--yes', '--force']);
     assert.equal(result.exitCode, 0, result.stderr);
     await gone;
   });

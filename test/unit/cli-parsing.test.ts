@@ -53,3 +53,34 @@ test('list groups by domain in the usual order with templates last', () => {
   assert.deepEqual(groups[0].vms.map((v) => v.name), ['b', 'a']);
   assert.equal(progressBar(50, 10), '[#####.....]  50%');
 });
+
+test('groups have help, --version prints the version, typos get a suggestion', { timeout: 10_000 }, async () => {
+  for (const group of ['network', 'template', 'usb', 'cache', 'config']) {
+    const run = capture();
+    assert.equal(await runCli([group, '--help'], { io: run.io }), 0, group);
+    assert.match(run.seen.out.join(''), new RegExp(`vms ${group} \\w+`), group);
+  }
+  const version = capture();
+  assert.equal(await runCli(['--version'], { io: version.io }), 0);
+  assert.match(version.seen.out.join(''), /^vms \d+\.\d+\.\d+$/);
+  const typo = capture();
+  assert.equal(await runCli(['lsit'], { io: typo.io }), 2);
+  assert.match(typo.seen.err.join(''), /"lsit" is not a vms verb: see `vms --help`\. Did you mean "list"\?/);
+  const groupTypo = capture();
+  assert.equal(await runCli(['network', 'delet'], { io: groupTypo.io }), 2);
+  assert.match(groupTypo.seen.err.join(''), /Did you mean "delete"\?/);
+});
+
+test('destructive verbs need --yes without a terminal, and nothing runs before', { timeout: 10_000 }, async () => {
+  // No io.ask: like a pipe. An unreachable libvirt proves the refusal comes before any libvirt call.
+  const env = { VMS_URI: 'test:///nowhere', VMS_ACCEL: 'tcg' };
+  const run = capture();
+  assert.equal(await runCli(['network', 'delete', 'work'], { io: run.io, env }), 1);
+  assert.equal(run.seen.err.join(''), 'vms: `vms network delete work` asks first, and there is no terminal to ask on: add --yes (vms network delete work --yes).\n');
+  const answered: string[] = [];
+  const no = capture();
+  const io = { ...no.io, ask: async (q: string) => { answered.push(q); return 'n'; } };
+  assert.equal(await runCli(['cache', 'prune', '--keep', '0'], { io, env }), 1);
+  assert.match(answered[0], /Remove every cached version of every package \(--keep 0\).*\[y\/N\] $/);
+  assert.equal(no.seen.err.join(''), 'vms: Nothing was changed.\n');
+});

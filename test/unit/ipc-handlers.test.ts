@@ -145,7 +145,7 @@ describe('IPC handlers: refused before any engine call', () => {
     await rejected(handlers.createVm(GOOD, { ...CREATE, memoryMiB: 2 ** 21 }), /from 128 to 1048576/);
     await rejected(handlers.createVm(GOOD, { ...CREATE, vcpus: 0 }), 'CPUs must be a whole number from 1 to 256 (got 0).');
     await rejected(handlers.createVm(GOOD, { ...CREATE, vcpus: 257 }), /from 1 to 256/);
-    for (const diskSize of ['0G', '10X', '1234567G', '-1G', '']) await rejected(handlers.createVm(GOOD, { ...CREATE, diskSize }), /is not a size/);
+    for (const diskSize of ['0G', '10X', '1234567G', '-1G', '']) await rejected(handlers.createVm(GOOD, { ...CREATE, diskSize }), /is not a size|larger than anything/);
     assert.equal(uses(), 0);
   });
 

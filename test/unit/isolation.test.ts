@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { execa } from 'execa';
 import { runCli } from '../../main/cli/run-cli.js';
-import { formatFirewall, ruleIndex } from '../../main/cli/commands/firewall.js';
+import { formatFirewall, ruleIndex, ruleWords } from '../../main/cli/commands/firewall.js';
 import { formatNetworks, policyChanges } from '../../main/cli/commands/network.js';
 import { resolveConfig } from '../../main/engine/config.js';
 import { makeContext } from '../../main/engine/context.js';
@@ -256,10 +256,12 @@ test('network and firewall options are checked before anything runs', () => {
   assert.throws(() => policyChanges({ clipboard: 'maybe' }, { requireSome: true }), /on or off/);
 
   const rules = [parseRuleWords(['deny', 'proto=tcp', 'port=22']), parseRuleWords(['deny'])];
-  assert.equal(ruleIndex(rules, ['2']), 1);
-  assert.equal(ruleIndex(rules, ['deny', 'port=22', 'proto=tcp']), 0, 'by its words, in any order');
-  assert.throws(() => ruleIndex(rules, ['3']), /no rule 3: the VM has rules 1 to 2/);
-  assert.throws(() => ruleIndex(rules, ['allow']), /has no rule "allow"/);
+  assert.equal(ruleIndex('vm1', rules, ['2']), 1);
+  assert.equal(ruleIndex('vm1', rules, ['deny', 'port=22', 'proto=tcp']), 0, 'by its words, in any order');
+  assert.throws(() => ruleIndex('vm1', rules, ['3']), /no rule 3: the VM has rules 1 to 2/);
+  assert.throws(() => ruleIndex('vm1', rules, ['allow']), /"vm1" has no rule "allow" \(see `vms firewall vm1 list`\)/);
+  assert.deepEqual(ruleWords(['deny proto=tcp  port=25']), ['deny', 'proto=tcp', 'port=25'], 'one quoted argument is a rule too');
+  assert.equal(ruleIndex('vm1', rules, ruleWords(['deny proto=tcp port=22'])), 0);
   assert.match(formatFirewall('mail', rules), /1  deny proto=tcp port=22\n {3}2  deny\n.*anything else: allow$/);
   assert.match(formatFirewall('mail', []), /\(no rules\) anything else: allow/);
   assert.match(formatNetworks([]), /No VM networks yet/);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatBytes, formatCacheUsage } from '../../main/cli/commands/cache.js';
+import { formatCacheUsage } from '../../main/cli/commands/cache.js';
+import { formatBytes } from '../../main/engine/units.js';
 import { pkgSharedFolders, PkgCacheLayout } from '../../main/engine/storage/pkg-cache.js';
 import { parsePackageFileName, planPrune, vercmp } from '../../main/engine/pkg-versions.js';
 

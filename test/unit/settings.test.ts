@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { resolveConfig, assertSize, sizeInBytes } from '../../main/engine/config.js';
+import { diskSizeBytes, resolveConfig } from '../../main/engine/config.js';
 import { readSettings, settingProblem } from '../../main/settings/settings-file.js';
 
 test('settings are read from the shared file and environment variables win', async () => {
@@ -39,8 +39,11 @@ test('setting values are checked against the shared schema', () => {
   assert.ok(settingProblem('labelColors', []));
 });
 
-test('sizes', () => {
-  assert.equal(sizeInBytes('10G'), 10 * 2 ** 30);
-  assert.doesNotThrow(() => assertSize('512M', 'disk size'));
-  for (const bad of ['0G', '10 G', '-1G', '10GB', '', '1e9']) assert.throws(() => assertSize(bad, 'disk size'), /not a size/, bad);
+test('disk sizes use the one grammar and a floor, as VmsErrors', () => {
+  assert.equal(diskSizeBytes('10G', '--disk-size'), 10 * 2 ** 30);
+  assert.equal(diskSizeBytes('10gb', '--disk-size'), 10 * 2 ** 30);
+  assert.throws(() => diskSizeBytes('10', '--disk-size'), (e: Error) => e.name === 'VmsError' && /has no unit: add one, such as 10G/.test(e.message));
+  assert.throws(() => diskSizeBytes('1M', '--disk-size'), /too small: give at least 64MiB/);
+  assert.equal(settingProblem('defaultDiskSize', '2GiB'), undefined, 'the settings schema takes the same grammar');
+  assert.ok(settingProblem('defaultDiskSize', '20'));
 });

@@ -1,18 +1,11 @@
-import { VmsError } from '../../engine/errors.js';
 import type { FolderUsage } from '../../engine/storage/pkg-cache.js';
+import { formatBytes } from '../../engine/units.js';
 import type { Command } from '../command.js';
+import { CONFIRM_OPTIONS, confirmOrStop } from '../confirm.js';
+import { wholeNumber } from '../options.js';
 
-/** `1.4 GiB`, `312 MiB`, `0 B`. Pure. */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
-}
+/** Keeping fewer versions than this empties the cache of packages in use: asked first. */
+const SAFE_KEEP = 1;
 
 /** The table `vms cache` prints. Pure. */
 export function formatCacheUsage(folders: readonly FolderUsage[]): string {
@@ -42,18 +35,22 @@ export const cache: Command = {
 export const cachePrune: Command = {
   name: 'cache prune',
   summary: 'Keep only the newest versions of each package in the pacman caches (like paccache)',
-  usage: '[--keep N] [--dry-run]',
+  usage: '[--keep N] [--dry-run] [--yes]',
   positionals: { min: 0, max: 0, names: [] },
   json: true,
   options: {
     keep: { type: 'string', short: 'k', valueName: 'N', description: 'Versions of each package to keep (default 2)' },
     'dry-run': { type: 'boolean', short: 'n', description: 'Only say what would be removed' },
+    ...CONFIRM_OPTIONS,
   },
   async run({ engine, json, io }, { values }) {
-    const keepText = (values.keep as string | undefined) ?? '2';
-    if (!/^\d{1,3}$/.test(keepText)) throw new VmsError(`--keep takes a whole number, such as --keep 2 (got "${keepText}").`);
+    const keep = wholeNumber(values.keep, 'keep') ?? 2;
+    const keepText = String(keep);
     const dryRun = values['dry-run'] === true;
-    const { pruned, orphans } = await engine.pruneCache(Number(keepText), { dryRun });
+    if (keep < SAFE_KEEP && !dryRun) {
+      await confirmOrStop(io, values.yes === true, `Remove every cached version of every package (--keep ${keep}), so VMs download them again?`, `vms cache prune --keep ${keep}`);
+    }
+    const { pruned, orphans } = await engine.pruneCache(keep, { dryRun });
     if (json) {
       io.out(JSON.stringify({ dryRun, pruned, orphans }, null, 2));
       return;

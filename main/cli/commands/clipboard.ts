@@ -10,7 +10,8 @@ export const clipboard: Command = {
   async run({ engine, json, io }, { positionals: [name, value] }) {
     if (value === undefined) {
       const vm = await engine.info(name);
-      io.out(json ? JSON.stringify({ name, clipboard: vm.clipboard }) : `Clipboard of "${name}": ${vm.clipboard ? 'on' : 'off'}.`);
+      const next = (await engine.pendingChanges(vm)).find((p) => p.setting === 'clipboard')?.next;
+      io.out(json ? JSON.stringify({ name, clipboard: vm.clipboard, ...(next ? { nextStart: next === 'on' } : {}) }) : `Clipboard of "${name}": ${vm.clipboard ? 'on' : 'off'}${next ? ` (${next} from its next start)` : ''}.`);
       return;
     }
     if (value !== 'on' && value !== 'off') throw new VmsError(`Say on or off: vms clipboard ${name} on|off (got "${value}").`);

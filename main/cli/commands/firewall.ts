@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { VmsError } from '../../engine/errors.js';
 import { FirewallSyntaxError, formatRule, MAX_RULES, parsePolicy, parseRuleWords, type FirewallRule } from '../../engine/network/firewall.js';
 import type { Command } from '../command.js';
+import { didYouMean } from '../suggest.js';
 
 /**
  * `vms firewall NAME list|add|del|set|clear`: a VM's outbound rules, like qvm-firewall. The rules are
@@ -31,16 +32,21 @@ export function formatFirewall(name: string, rules: readonly FirewallRule[]): st
   ].join('\n');
 }
 
+/** A rule may come as words (`add deny proto=tcp`) or as one quoted argument (`add "deny proto=tcp"`). */
+export function ruleWords(args: readonly string[]): string[] {
+  return args.flatMap((arg) => arg.trim().split(/\s+/)).filter((word) => word !== '');
+}
+
 /** Where `del` points: a rule number, or the rule's own words. */
-export function ruleIndex(rules: readonly FirewallRule[], words: readonly string[]): number {
+export function ruleIndex(name: string, rules: readonly FirewallRule[], words: readonly string[]): number {
   if (words.length === 1 && /^\d+$/.test(words[0])) {
     const n = Number(words[0]);
-    if (n < 1 || n > rules.length) throw new VmsError(`There is no rule ${n}: the VM has ${rules.length === 0 ? 'no rules' : `rules 1 to ${rules.length}`} (see \`vms firewall NAME list\`).`);
+    if (n < 1 || n > rules.length) throw new VmsError(`There is no rule ${n}: the VM has ${rules.length === 0 ? 'no rules' : `rules 1 to ${rules.length}`} (see \`vms firewall ${name} list\`).`);
     return n - 1;
   }
   const wanted = formatRule(syntax(() => parseRuleWords(words)));
   const index = rules.findIndex((r) => formatRule(r) === wanted);
-  if (index < 0) throw new VmsError(`The VM has no rule "${wanted}" (see \`vms firewall NAME list\`).`);
+  if (index < 0) throw new VmsError(`"${name}" has no rule "${wanted}" (see \`vms firewall ${name} list\`).`);
   return index;
 }
 
@@ -53,7 +59,8 @@ export const firewall: Command = {
   options: {
     at: { type: 'string', valueName: 'N', description: 'add: insert as rule N (default: last)' },
   },
-  async run({ engine, json, io }, { positionals: [name, action, ...words], values }) {
+  async run({ engine, json, io }, { positionals: [name, action, ...args], values }) {
+    const words = ruleWords(args);
     const show = async () => {
       const rules = await engine.firewall(name);
       io.out(json ? JSON.stringify({ name, rules: rules.map(ruleJson), default: 'allow' }, null, 2) : formatFirewall(name, rules));
@@ -61,7 +68,7 @@ export const firewall: Command = {
     if (values.at !== undefined && action !== 'add') throw new VmsError('--at goes with add only.');
     switch (action) {
       case 'list':
-        if (words.length > 0) throw new VmsError(`\`vms firewall NAME list\` takes nothing more; got "${words.join(' ')}".`);
+        if (words.length > 0) throw new VmsError(`\`vms firewall ${name} list\` takes nothing more; got "${words.join(' ')}".`);
         return show();
       case 'add': {
         const rule = syntax(() => parseRuleWords(words));
@@ -78,30 +85,30 @@ export const firewall: Command = {
         return show();
       }
       case 'del': {
-        if (words.length === 0) throw new VmsError('Say which rule to delete: its number or its words (see `vms firewall NAME list`).');
+        if (words.length === 0) throw new VmsError(`Say which rule to delete: its number or its words (see \`vms firewall ${name} list\`).`);
         const rules = await engine.firewall(name);
-        const index = ruleIndex(rules, words);
+        const index = ruleIndex(name, rules, words);
         await engine.setFirewall(name, rules.filter((_, i) => i !== index));
         return show();
       }
       case 'set': {
-        if (words.length !== 1) throw new VmsError('Say which policy file to load: vms firewall NAME set FILE (or - for standard input).');
+        if (args.length !== 1) throw new VmsError(`Say which policy file to load: vms firewall ${name} set FILE (or - for standard input).`);
         let text: string;
         try {
-          text = words[0] === '-' ? await readStdin() : await readFile(words[0], 'utf8');
+          text = args[0] === '-' ? await readStdin() : await readFile(args[0], 'utf8');
         } catch (error) {
-          throw new VmsError(`Cannot read the policy file "${words[0]}": ${(error as NodeJS.ErrnoException).code ?? String(error)}.`);
+          throw new VmsError(`Cannot read the policy file "${args[0]}": ${(error as NodeJS.ErrnoException).code ?? String(error)}.`);
         }
         const rules = syntax(() => parsePolicy(text));
         await engine.setFirewall(name, rules);
         return show();
       }
       case 'clear':
-        if (words.length > 0) throw new VmsError(`\`vms firewall NAME clear\` takes nothing more; got "${words.join(' ')}".`);
+        if (words.length > 0) throw new VmsError(`\`vms firewall ${name} clear\` takes nothing more; got "${words.join(' ')}".`);
         await engine.setFirewall(name, []);
         return show();
       default:
-        throw new VmsError(`"${action}" is not a firewall action: use list, add, del, set or clear (see \`vms firewall --help\`).`);
+        throw new VmsError(`"${action}" is not a firewall action: use list, add, del, set or clear (see \`vms firewall --help\`).${didYouMean(action, ['list', 'add', 'del', 'set', 'clear'])}`);
     }
   },
 };

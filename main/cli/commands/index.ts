@@ -3,6 +3,8 @@ import { clone, create, remove } from './create.js';
 import { consoleCommand, view } from './display.js';
 import { cache, cachePrune } from './cache.js';
 import { clipboard } from './clipboard.js';
+import { configGet, configSet, configUnset } from './config.js';
+import { set } from './set.js';
 import { disposable, fillDisposablePool, watchDisposable } from './disposable.js';
 import { firewall } from './firewall.js';
 import { info, list } from './inventory.js';
@@ -13,8 +15,8 @@ import { usbAttach, usbDetach, usbList } from './usb.js';
 
 /** Every verb, in the order `vms --help` lists them. */
 export const COMMANDS: Command[] = [
-  list, info, create, clone, start, stop, kill, restart, remove, disposable,
+  list, info, create, clone, set, start, stop, kill, restart, remove, disposable,
   templateBuild, templateImport, consoleCommand, view, clipboard, usbList, usbAttach, usbDetach, cache, cachePrune,
-  networkList, networkCreate, networkSet, networkDelete, firewall,
+  networkList, networkCreate, networkSet, networkDelete, firewall, configGet, configSet, configUnset,
   watchDisposable, fillDisposablePool,
 ];

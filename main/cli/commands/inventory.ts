@@ -22,6 +22,7 @@ export const info: Command = {
   json: true,
   async run({ engine, json, io }, { positionals: [name] }) {
     const vm = await engine.info(name);
-    io.out(json ? JSON.stringify(vm, null, 2) : formatInfo(vm));
+    const pending = await engine.pendingChanges(vm);
+    io.out(json ? JSON.stringify({ ...vm, pending }, null, 2) : formatInfo(vm, pending));
   },
 };

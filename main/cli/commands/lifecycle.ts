@@ -1,4 +1,13 @@
+import { VmsError } from '../../engine/errors.js';
+import type { VmKind } from '../../engine/types.js';
 import type { Command } from '../command.js';
+import { wholeNumber } from '../options.js';
+
+/** A disposable is gone once off; saying "is shut off" about it would send users looking for it. */
+function offMessage(kind: VmKind, name: string, how: 'shut down' | 'was forced off'): string {
+  if (kind === 'disposable') return `The disposable "${name}" ${how} and was discarded.`;
+  return how === 'shut down' ? `"${name}" is shut off.` : `"${name}" is off.`;
+}
 
 export const start: Command = {
   name: 'start',
@@ -6,8 +15,13 @@ export const start: Command = {
   usage: 'NAME',
   positionals: { min: 1, max: 1, names: ['NAME'] },
   async run({ engine, io }, { positionals: [name] }) {
+    const before = await engine.info(name);
+    if (before.state === 'running') {
+      io.out(`"${name}" is already running.`);
+      return;
+    }
     const vm = await engine.start(name);
-    io.out(`"${vm.name}" is ${vm.state}.`);
+    io.out(`"${vm.name}" is ${vm.state}${before.state === 'paused' ? ' again (it was paused)' : ''}.`);
   },
 };
 
@@ -21,9 +35,15 @@ export const stop: Command = {
     timeout: { type: 'string', valueName: 'SECONDS', description: 'How long to wait (default 90)' },
   },
   async run({ engine, io }, { positionals: [name], values }) {
-    const seconds = values.timeout === undefined ? 90 : Number(values.timeout);
-    await engine.stop(name, { wait: values['no-wait'] !== true, timeoutMs: (Number.isFinite(seconds) && seconds > 0 ? seconds : 90) * 1000 });
-    io.out(values['no-wait'] ? `Asked "${name}" to shut down.` : `"${name}" is shut off.`);
+    const seconds = wholeNumber(values.timeout, 'timeout', '90') ?? 90;
+    if (seconds < 1) throw new VmsError('--timeout takes a number of seconds of at least 1, such as --timeout 90.');
+    const before = await engine.info(name);
+    if (before.state === 'shut off') {
+      io.out(`"${name}" is already shut off.`);
+      return;
+    }
+    await engine.stop(name, { wait: values['no-wait'] !== true, timeoutMs: seconds * 1000 });
+    io.out(values['no-wait'] ? `Asked "${name}" to shut down.` : offMessage(before.meta.kind, name, 'shut down'));
   },
 };
 
@@ -33,8 +53,13 @@ export const kill: Command = {
   usage: 'NAME',
   positionals: { min: 1, max: 1, names: ['NAME'] },
   async run({ engine, io }, { positionals: [name] }) {
+    const before = await engine.info(name);
+    if (before.state === 'shut off') {
+      io.out(`"${name}" is already off.`);
+      return;
+    }
     await engine.kill(name);
-    io.out(`"${name}" is off.`);
+    io.out(offMessage(before.meta.kind, name, 'was forced off'));
   },
 };
 

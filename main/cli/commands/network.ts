@@ -4,6 +4,7 @@ import { formatCidr } from '../../engine/network/ipv4.js';
 import type { LabelPolicy } from '../../engine/network/network-xml.js';
 import { labelProblem } from '../../engine/names.js';
 import type { Command, ParsedArgs } from '../command.js';
+import { CONFIRM_OPTIONS, confirmOrStop } from '../confirm.js';
 
 /** `vms network …`: one libvirt network per domain label, and the label's policy. */
 
@@ -118,11 +119,13 @@ export const networkSet: Command = {
 
 export const networkDelete: Command = {
   name: 'network delete',
-  summary: 'Delete a domain’s network (refused while VMs of that domain exist)',
-  usage: 'DOMAIN',
+  summary: 'Delete a domain’s network (refused while VMs of that domain exist); asks first',
+  usage: 'DOMAIN [--yes]',
   positionals: { min: 1, max: 1, names: ['DOMAIN'] },
-  async run({ engine, io }, { positionals: [label] }) {
+  options: CONFIRM_OPTIONS,
+  async run({ engine, io }, { positionals: [label], values }) {
     checkLabel(label);
+    await confirmOrStop(io, values.yes === true, `Delete the network of the "${label}" domain, with its policy?`, `vms network delete ${label}`);
     await engine.deleteNetwork(label);
     io.out(`Deleted the "${label}" network.`);
   },

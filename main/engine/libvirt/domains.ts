@@ -71,6 +71,11 @@ export async function resumeDomain(lv: Libvirt, name: string): Promise<void> {
   await lv.run(['resume', name]);
 }
 
+/** Whether libvirtd starts the domain when it starts. */
+export async function setDomainAutostart(lv: Libvirt, name: string, enabled: boolean): Promise<void> {
+  await lv.run(['autostart', name, ...(enabled ? [] : ['--disable'])]);
+}
+
 /** Removes a domain's definition and its UEFI variable store. */
 export async function undefineDomain(lv: Libvirt, name: string): Promise<void> {
   await lv.run(['undefine', '--nvram', name]);

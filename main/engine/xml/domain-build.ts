@@ -1,5 +1,6 @@
 import type { Accel, VmMeta } from '../types.js';
 import { metadataElement } from './metadata.js';
+import { setHostname } from './domain-settings.js';
 import { el, serializeXml, type XmlElement } from './tree.js';
 
 /** A disk that is a volume of a libvirt storage pool (libvirt resolves its path at start). */
@@ -126,5 +127,8 @@ export function buildDomainTree(spec: DomainSpec): XmlElement {
 }
 
 export function buildDomainXml(spec: DomainSpec): string {
-  return serializeXml(buildDomainTree(spec));
+  const tree = buildDomainTree(spec);
+  // Every VM's hostname is its name, given over SMBIOS (domain-settings.ts).
+  setHostname(spec.name)(tree);
+  return serializeXml(tree);
 }

@@ -7,7 +7,7 @@ export const METADATA_NS = 'urn:vms:metadata:1';
 export const METADATA_PREFIX = 'vms';
 const TAG = `${METADATA_PREFIX}:vm`;
 
-const FIELDS = ['kind', 'label', 'template', 'color', 'imageVersion', 'updating', 'preloaded', 'created'] as const;
+const FIELDS = ['kind', 'label', 'template', 'color', 'imageVersion', 'updating', 'preloaded', 'created', 'accel'] as const;
 
 /** The `<vms:vm>` element for a VM's facts. */
 export function metadataElement(meta: VmMeta): XmlElement {
@@ -41,5 +41,7 @@ export function readMetadata(metadata: XmlElement | undefined): VmMeta | undefin
   if (field('updating') === 'yes') meta.updating = true;
   if (field('preloaded') === 'yes') meta.preloaded = true;
   if (field('created')) meta.created = field('created');
+  const accel = field('accel');
+  if (accel === 'kvm' || accel === 'tcg') meta.accel = accel;
   return meta;
 }
