@@ -73,10 +73,15 @@ export async function undefineNetwork(uri: string, name: string): Promise<void> 
   }
 }
 
-/** The UUIDs of network filters (undefined where there is none): libvirt redefines a filter only under its UUID. */
-export async function filterUuids(uri: string, names: string[]): Promise<Array<string | undefined>> {
+/** The definitions of network filters, in order (undefined where there is none); one virsh process. */
+export async function filterXmls(uri: string, names: string[]): Promise<Array<string | undefined>> {
   const xmls = await virshBatch(uri, names.map((name) => ['nwfilter-dumpxml', name]));
-  return xmls.map((xml) => /<uuid>([0-9a-f-]+)<\/uuid>/.exec(xml)?.[1]);
+  return xmls.map((xml) => (xml.includes('<filter') ? xml : undefined));
+}
+
+/** The UUID in a filter's definition: libvirt redefines a filter only under its UUID. */
+export function filterUuidOf(xml: string | undefined): string | undefined {
+  return xml ? /<uuid>([0-9a-f-]+)<\/uuid>/.exec(xml)?.[1] : undefined;
 }
 
 /** Defines or redefines a filter; libvirt re-applies a redefined filter to running VMs before returning. */
