@@ -44,10 +44,15 @@ export async function undefineNetwork(lv: Libvirt, name: string): Promise<void> 
   await ignoring(lv.run(['net-undefine', name]), 'not-found');
 }
 
-/** The UUIDs of network filters (undefined where there is none): libvirt redefines a filter only under its UUID. */
-export async function filterUuids(lv: Libvirt, names: string[]): Promise<Array<string | undefined>> {
+/** The definitions of network filters, in order (undefined where there is none); one virsh process. */
+export async function filterXmls(lv: Libvirt, names: string[]): Promise<Array<string | undefined>> {
   const xmls = await lv.batch(names.map((name) => ['nwfilter-dumpxml', name]));
-  return xmls.map((r) => /<uuid>([0-9a-f-]+)<\/uuid>/.exec(r.stdout)?.[1]);
+  return xmls.map((r) => (r.stdout.includes('<filter') ? r.stdout : undefined));
+}
+
+/** The UUID in a filter's definition: libvirt redefines a filter only under its UUID. */
+export function filterUuidOf(xml: string | undefined): string | undefined {
+  return xml ? /<uuid>([0-9a-f-]+)<\/uuid>/.exec(xml)?.[1] : undefined;
 }
 
 /** Defines or redefines a filter; libvirt re-applies a redefined filter to running VMs before returning. */

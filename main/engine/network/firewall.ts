@@ -1,10 +1,11 @@
 import { childElements, el, type XmlElement } from '../xml/tree.js';
-import { formatCidr, isNetworkAddress, networkAddress, parseCidr, type Cidr } from './ipv4.js';
+import { hostFilterName } from './host-filter.js';
+import { formatCidr, formatIpv4, isNetworkAddress, networkAddress, parseCidr, type Cidr } from './ipv4.js';
 
 /**
  * A VM's outbound firewall, like qvm-firewall: an ordered list of rules; the first rule that matches a
  * packet the VM sends decides, and a packet no rule matches is allowed (end the list with a bare `deny`
- * for an allow-list; DHCP to the host always passes). Pure: parsing, validation, the metadata element the
+ * for an allow-list; DHCP to the VM's own bridge always passes). Pure: parsing, validation, the metadata element the
  * rules are kept in, and the libvirt nwfilters they become.
  *
  * One rule per line:
@@ -186,23 +187,40 @@ export interface ResolvedRule {
   destinations?: Cidr[];
 }
 
+/** What the VM's root filter needs of its label's network. */
+export interface FilterNetwork {
+  subnet: Cidr;
+  offline: boolean;
+}
+
 /**
- * The VM's root filter: clean-traffic (no MAC, IP or ARP spoofing; only IPv4 and ARP leave the VM) and
- * the VM's rules. It never changes, so the domain XML can point at it once.
+ * The VM's root filter (pure): clean-traffic (no MAC, IP or ARP spoofing; only IPv4 and ARP leave the
+ * VM), the host guard for its label's kind (host-filter.ts), the VM's rules, and ARP only for its own
+ * subnet: the host answers ARP on every bridge for all its addresses, so without this a VM could list the
+ * host's LAN address and every other label's bridge address. A drop in the root chain before
+ * clean-traffic accepts ARP (-500); it matches a target outside the subnet in requests and replies alike
+ * (a VM's own replies and announcements are about addresses in its subnet).
  */
-export function buildRootFilterTree(vmName: string, uuid?: string): XmlElement {
+export function buildRootFilterTree(vmName: string, net: FilterNetwork, uuid?: string): XmlElement {
   return el('filter', { name: filterName(vmName), chain: 'root' },
     uuid ? el('uuid', {}, uuid) : undefined,
     el('filterref', { filter: 'clean-traffic' }),
-    el('filterref', { filter: rulesFilterName(vmName) }));
+    el('filterref', { filter: hostFilterName(net.offline) }),
+    el('filterref', { filter: rulesFilterName(vmName) }),
+    el('rule', { action: 'drop', direction: 'out', priority: String(ARP_OUTSIDE_SUBNET_PRIORITY) },
+      el('arp', { match: 'no', arpdstipaddr: formatIpv4(networkAddress(net.subnet)), arpdstipmask: String(net.subnet.prefix) })));
 }
+
+export const ARP_OUTSIDE_SUBNET_PRIORITY = -600;
 
 /**
  * The VM's rules, in order, as ebtables-layer `<ip>` rules on what the VM sends, in their own chain
  * (jumped to after clean-traffic's anti-spoofing at -710, before its IPv4 accept at -650):
  *   - allow → `return`: the rest of the VM's rules are skipped; clean-traffic then accepts the packet.
  *   - deny  → `drop`.
- * DHCP to the host always passes first, so even `deny` alone keeps the VM's lease.
+ * DHCP to the VM's own bridge address (`$DHCPSERVER`, a parameter of every vms NIC) and to the broadcast
+ * address always passes first, so even `deny` alone keeps the VM's lease; DHCP to anywhere else is the
+ * VM's rules' business (a bare `deny` stops it).
  *
  * Why not iptables-layer rules (`<tcp>`, `<all>`, which could match connection state and reject)?
  * Measured here: as soon as a VM's filter has one, libvirt adds `libvirt-in-post … -j ACCEPT` for its
@@ -210,7 +228,8 @@ export function buildRootFilterTree(vmName: string, uuid?: string): XmlElement {
  * and a VM of one label reached a VM of another label.
  */
 export function buildRulesFilterTree(vmName: string, rules: readonly ResolvedRule[], uuid?: string): XmlElement {
-  const dhcp = el('rule', { action: 'return', direction: 'out', priority: '0' }, el('ip', { protocol: 'udp', srcportstart: '68', dstportstart: '67' }));
+  const dhcp = ['$DHCPSERVER', '255.255.255.255'].map((dstipaddr) => el('rule', { action: 'return', direction: 'out', priority: '0' },
+    el('ip', { dstipaddr, protocol: 'udp', srcportstart: '68', dstportstart: '67' })));
   const ruleElements = rules.flatMap(({ rule, destinations }, index) => {
     const priority = String(index + 1);
     const targets: Array<Cidr | undefined> = destinations === undefined ? [undefined] : destinations;
@@ -225,6 +244,6 @@ export function buildRulesFilterTree(vmName: string, rules: readonly ResolvedRul
   });
   return el('filter', { name: rulesFilterName(vmName), chain: RULES_CHAIN, priority: String(RULES_CHAIN_PRIORITY) },
     uuid ? el('uuid', {}, uuid) : undefined,
-    dhcp,
+    ...dhcp,
     ...ruleElements);
 }

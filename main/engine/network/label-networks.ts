@@ -7,15 +7,16 @@ import { NameBusyError, withNameLock } from '../name-lock.js';
 import { assertLabel } from '../names.js';
 import { runTool } from '../tools/run.js';
 import { defineDomain, dumpXml } from '../libvirt/domains.js';
+import { serializeXml } from '../xml/tree.js';
 import { editDomainXml, setClipboard } from '../xml/domain-edit.js';
-import { applyHostGuard, removeHostGuard } from './host-guard.js';
+import { buildHostFilterTree, filterContentKey, hostAddressesOf, hostFilterName } from './host-filter.js';
 import { formatCidr, parseCidr, pickSubnet, type Cidr } from './ipv4.js';
 import { buildNetworkXml, defaultPolicy, networkName, networkPrefixes, readNetworkXml, type LabelNetwork, type LabelPolicy } from './network-xml.js';
-import { defineNetwork, destroyNetwork, listNetworks, startNetwork, undefineNetwork } from '../libvirt/networks.js';
+import { defineFilter, defineNetwork, destroyNetwork, filterXmls, listNetworks, startNetwork, undefineFilter, undefineNetwork } from '../libvirt/networks.js';
 
 /**
  * A label's network, on demand: created (with the label's default policy) the first time a VM of the label
- * is created or started, started when inactive, and the host guard re-applied, every time. Two commands
+ * is created or started, started when inactive, and the host filters brought up to date, every time. Two commands
  * at once do not both create it: creation runs under one lock for all networks (picking a subnet must see
  * the other labels' choices), and the network's UUID is derived from its label, so even a second engine on
  * another images folder defining the same label defines the same network.
@@ -51,11 +52,16 @@ async function withNetworkLock<T>(ctx: EngineContext, work: () => Promise<T>, ti
   }
 }
 
+/** `ip -j -4 addr show`: the host's IPv4 addresses, as JSON (readable by any user). */
+async function ipAddrJson(): Promise<string> {
+  return runTool('ip', ['-j', '-4', 'addr', 'show']);
+}
+
 /** Every IPv4 prefix on the host: routes in every table and interface addresses. */
 export async function hostPrefixes(): Promise<Cidr[]> {
   const [routes, addrs] = await Promise.all([
     runTool('ip', ['-j', '-4', 'route', 'show', 'table', 'all']).catch(() => '[]'),
-    runTool('ip', ['-j', '-4', 'addr', 'show']).catch(() => '[]'),
+    ipAddrJson().catch(() => '[]'),
   ]);
   const prefixes: Cidr[] = [];
   for (const route of JSON.parse(routes || '[]') as Array<{ dst?: string }>) {
@@ -71,10 +77,25 @@ export async function hostPrefixes(): Promise<Cidr[]> {
   return prefixes;
 }
 
-async function refreshGuard(ctx: EngineContext, known?: LabelNetworkState[]): Promise<void> {
-  const networks = known ?? await listLabelNetworks(ctx);
-  if (networks.length === 0) await removeHostGuard();
-  else await applyHostGuard(networks);
+/**
+ * Brings the two host filters (host-filter.ts) up to date with the host's addresses now; a filter whose
+ * rules did not change is left alone, since libvirt re-applies a redefined filter to every running VM.
+ * Without the host's addresses there is no guard to write, so a failing `ip` is an error here.
+ */
+async function refreshHostFilters(ctx: EngineContext): Promise<void> {
+  const addresses = hostAddressesOf(await ipAddrJson());
+  const kinds = [false, true];
+  const current = await filterXmls(ctx.libvirt, kinds.map(hostFilterName));
+  for (const [i, offline] of kinds.entries()) {
+    const wanted = buildHostFilterTree(offline, addresses);
+    if (current[i] === undefined || filterContentKey(current[i]!) !== filterContentKey(wanted)) await defineFilter(ctx.libvirt, serializeXml(wanted));
+  }
+}
+
+/** With the last vms network gone, the host filters go too (best effort: a VM's filter may still name them until it is deleted). */
+async function removeHostFiltersWhenUnused(ctx: EngineContext): Promise<void> {
+  if ((await listLabelNetworks(ctx)).length > 0) return;
+  for (const offline of [false, true]) await undefineFilter(ctx.libvirt, hostFilterName(offline)).catch(() => undefined);
 }
 
 async function createNetwork(ctx: EngineContext, label: string, policy: LabelPolicy): Promise<LabelNetworkState> {
@@ -105,7 +126,7 @@ async function createNetwork(ctx: EngineContext, label: string, policy: LabelPol
 }
 
 /**
- * The label's network, created on first use and started if needed, with the host guard in place; what a
+ * The label's network, created on first use and started if needed, with the host filters up to date; what a
  * VM's start, creation and every disposable call before the VM's NIC exists. Idempotent.
  */
 export async function ensureLabelNetwork(ctx: EngineContext, label: string): Promise<LabelNetworkState> {
@@ -113,7 +134,7 @@ export async function ensureLabelNetwork(ctx: EngineContext, label: string): Pro
   const all = await listLabelNetworks(ctx);
   const existing = all.find((n) => n.label === label);
   if (existing?.active) {
-    await refreshGuard(ctx, all);
+    await refreshHostFilters(ctx);
     return existing;
   }
   return withNetworkLock(ctx, async () => {
@@ -123,7 +144,7 @@ export async function ensureLabelNetwork(ctx: EngineContext, label: string): Pro
       await startNetwork(ctx.libvirt, net.name);
       net = { ...net, active: true };
     }
-    await refreshGuard(ctx);
+    await refreshHostFilters(ctx);
     return net;
   });
 }
@@ -134,7 +155,7 @@ export async function createLabelNetwork(ctx: EngineContext, label: string, chan
   return withNetworkLock(ctx, async () => {
     if (await findLabelNetwork(ctx, label)) throw new VmsError(`The "${label}" network exists already: change it with \`vms network set ${label}\`.`);
     const net = await createNetwork(ctx, label, { ...defaultPolicy(label), ...changes });
-    await refreshGuard(ctx);
+    await refreshHostFilters(ctx);
     return net;
   });
 }
@@ -154,7 +175,7 @@ export async function setLabelPolicy(ctx: EngineContext, label: string, changes:
     const net = await findLabelNetwork(ctx, label);
     if (!net) {
       const created = await createNetwork(ctx, label, { ...defaultPolicy(label), ...changes });
-      await refreshGuard(ctx);
+      await refreshHostFilters(ctx);
       return created;
     }
     const policy = { ...net.policy, ...changes };
@@ -170,7 +191,7 @@ export async function setLabelPolicy(ctx: EngineContext, label: string, changes:
       await destroyNetwork(ctx.libvirt, net.name);
       await startNetwork(ctx.libvirt, net.name);
     }
-    await refreshGuard(ctx);
+    await refreshHostFilters(ctx);
     if (policy.clipboard !== net.policy.clipboard) await applyClipboardToLabel(ctx, label, policy.clipboard);
     return { ...net, policy };
   });
@@ -198,6 +219,6 @@ export async function deleteLabelNetwork(ctx: EngineContext, label: string): Pro
     if (members.length > 0) throw new VmsError(`The "${label}" network is used by ${members.join(', ')}: delete ${members.length === 1 ? 'that VM' : 'those VMs'} or move ${members.length === 1 ? 'it' : 'them'} to another domain first.`);
     await destroyNetwork(ctx.libvirt, net.name);
     await undefineNetwork(ctx.libvirt, net.name);
-    await refreshGuard(ctx);
+    await removeHostFiltersWhenUnused(ctx);
   });
 }

@@ -13,7 +13,8 @@ import {
 } from './firewall.js';
 import { ensureLabelNetwork } from './label-networks.js';
 import type { LabelNetwork } from './network-xml.js';
-import { defineFilter, filterUuids, listFilters, undefineFilter } from '../libvirt/networks.js';
+import { defineFilter, filterUuidOf, filterXmls, listFilters, undefineFilter } from '../libvirt/networks.js';
+import { filterContentKey } from './host-filter.js';
 
 /**
  * A VM on its label's network: the NIC joins `vms-<label>` through the VM's own filter (clean-traffic plus
@@ -52,12 +53,17 @@ export async function resolveRules(rules: readonly FirewallRule[]): Promise<Reso
   }));
 }
 
-/** (Re)defines the VM's two filters; a redefined rules filter applies to the running VM at once. */
-export async function applyVmFilters(ctx: EngineContext, vmName: string, rules: readonly ResolvedRule[]): Promise<void> {
+/**
+ * (Re)defines the VM's rules filter, and its root filter when it differs from what the VM's network needs
+ * (a new VM, a changed label or subnet). A redefined filter applies to the running VM at once.
+ */
+export async function applyVmFilters(ctx: EngineContext, vmName: string, rules: readonly ResolvedRule[], net?: Pick<LabelNetwork, 'subnet' | 'policy'>): Promise<void> {
   const lv = ctx.libvirt;
-  const [rulesUuid, rootUuid] = await filterUuids(lv, [rulesFilterName(vmName), filterName(vmName)]);
-  await defineFilter(lv, serializeXml(buildRulesFilterTree(vmName, rules, rulesUuid)));
-  if (!rootUuid) await defineFilter(lv, serializeXml(buildRootFilterTree(vmName)));
+  const [rulesXml, rootXml] = await filterXmls(lv, [rulesFilterName(vmName), filterName(vmName)]);
+  await defineFilter(lv, serializeXml(buildRulesFilterTree(vmName, rules, filterUuidOf(rulesXml))));
+  if (!net) return;
+  const root = buildRootFilterTree(vmName, { subnet: net.subnet, offline: net.policy.offline }, filterUuidOf(rootXml));
+  if (!rootXml || filterContentKey(rootXml) !== filterContentKey(root)) await defineFilter(lv, serializeXml(root));
 }
 
 /** Removes a VM's filters once its domain is gone. */
@@ -84,14 +90,14 @@ export interface VmNetworkPlan {
 }
 
 /**
- * Makes sure the label's network, the host guard and the VM's filters exist, and says how the VM's NIC and
+ * Makes sure the label's network, the host filters and the VM's filters exist, and says how the VM's NIC and
  * clipboard must look. Undefined where label networks are not available (session URIs).
  */
 export async function prepareVmNetwork(ctx: EngineContext, vmName: string, label: string, rules: readonly FirewallRule[] = []): Promise<VmNetworkPlan | undefined> {
   if (!networksAvailable(ctx)) return undefined;
   const resolved = await resolveRules(rules);
   const net = await ensureLabelNetwork(ctx, label);
-  await applyVmFilters(ctx, vmName, resolved);
+  await applyVmFilters(ctx, vmName, resolved, net);
   return { network: vmNetworkSpec(net, vmName), clipboard: net.policy.clipboard, label: net };
 }
 
