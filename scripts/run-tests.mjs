@@ -68,8 +68,8 @@ function runTests(list, asUser) {
     const lines = (partial + chunk.toString()).split('\n');
     partial = lines.pop();
     for (const line of lines) {
-      // The runner's summary: `ℹ pass 12`, `ℹ fail 0`.
-      const match = /^\S*\s*(pass|fail) (\d+)$/.exec(line);
+      // The runner's summary: `ℹ pass 12`, `ℹ fail 0`, `ℹ cancelled 0` (a failed hook cancels its tests).
+      const match = /^\S*\s*(pass|fail|cancelled) (\d+)$/.exec(line);
       if (match?.[1] === 'pass') passed += Number(match[2]);
       else if (match) failed += Number(match[2]);
     }

@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EngineContext } from './context.js';
+import { isLocalUri } from './libvirt/connection.js';
 import { VmsError } from './errors.js';
 import { getVm } from './inventory.js';
 import { attachDevice, detachDevice, dumpXml, dumpXmlMany, listDomains } from './libvirt/domains.js';
@@ -179,7 +180,15 @@ export function usbDeviceUses(devices: readonly UsbDevice[], domains: readonly D
 }
 
 /** The host's USB devices and who holds them (every libvirt domain counts, not only vms's). */
+/** USB passthrough hands this computer's devices to a VM: the VM must run here too. */
+function assertLocal(ctx: EngineContext): void {
+  if (!isLocalUri(ctx.libvirt.uri)) {
+    throw new VmsError(`USB passthrough needs the VMs on this computer, but VMS_URI is ${ctx.libvirt.uri}: use vms on that host (ssh there), or use SPICE USB redirection from the viewer.`);
+  }
+}
+
 export async function listUsb(ctx: EngineContext): Promise<UsbDeviceUse[]> {
+  assertLocal(ctx);
   const devices = await readUsbDevices(ctx.config.sysfsRoot);
   if (devices.length === 0) return [];
   const domains = await listDomains(ctx.libvirt);
@@ -248,6 +257,7 @@ export function hotplugTarget(vm: Pick<VmInfo, 'name' | 'state' | 'persistent'>,
  * config (by vendor and product, optional at start) so it gets the device at every start.
  */
 export async function attachUsb(ctx: EngineContext, vmName: string, spec: string, options: { persist?: boolean } = {}): Promise<UsbDeviceUse> {
+  assertLocal(ctx);
   const vm = await getVm(ctx, vmName);
   const device = resolveUsbDevice(await listUsb(ctx), spec);
   const target = hotplugTarget(vm, options.persist ?? false, 'attach');
@@ -272,6 +282,7 @@ async function configHas(ctx: EngineContext, vm: VmInfo, device: UsbDevice): Pro
  * device may already be unplugged from the host: then `spec` must be `vendor:product` and only the config changes.
  */
 export async function detachUsb(ctx: EngineContext, vmName: string, spec: string, options: { persist?: boolean } = {}): Promise<number> {
+  assertLocal(ctx);
   const vm = await getVm(ctx, vmName);
   const target = hotplugTarget(vm, options.persist ?? false, 'detach');
   const devices = await readUsbDevices(ctx.config.sysfsRoot);

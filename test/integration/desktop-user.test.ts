@@ -63,8 +63,10 @@ describe('the desktop user', { timeout: 900_000 }, () => {
       watch.stop();
       Object.assign(process.env, saved);
     }
-    assert.equal((await execa(process.execPath, [CLI, 'kill', `de${run}`], { env: german, reject: false })).exitCode, 0);
-    assert.equal((await execa(process.execPath, [CLI, 'delete', `de${run}`], { env: german, reject: false })).exitCode, 0);
+    for (const verb of [['kill'], ['delete', '--yes']]) {
+      const result = await execa(process.execPath, [CLI, verb[0], `de${run}`, ...verb.slice(1)], { env: german, reject: false });
+      assert.equal(result.exitCode, 0, `vms ${verb.join(' ')}: ${result.stderr}`);
+    }
   });
 
   test('another host: create, clone, start, a disposable and delete over qemu+ssh://', async () => {
@@ -77,7 +79,7 @@ describe('the desktop user', { timeout: 900_000 }, () => {
     const tpl = `rt${run}`;
     const vm = `rv${run}`;
     await vms(['template', 'import', tpl, await testGuestImage()]);
-    await vms(['create', vm, '--template', tpl, '--memory', '512', '--cpus', '1', '--disk-size', '1G']);
+    await vms(['create', vm, '--template', tpl, '--memory', '512M', '--cpus', '1', '--disk-size', '1G']);
     await vms(['clone', vm, `${vm}c`]);
     await vms(['start', vm]);
     const console = await SerialConsole.forDomain(vm, SSH_URI);
@@ -93,7 +95,7 @@ describe('the desktop user', { timeout: 900_000 }, () => {
     await vms(['kill', vm]);
     const disposable = JSON.parse(await vms(['disposable', '--template', tpl, '--json'])) as { name: string };
     await vms(['kill', disposable.name]);
-    for (const name of [`${vm}c`, vm, tpl]) await vms(['delete', name]);
+    for (const name of [`${vm}c`, vm, tpl]) await vms(['delete', name, '--yes']);
     const remote = new Engine(resolveConfig({}, env));
     assert.deepEqual((await remote.list()).filter((v) => [tpl, vm, `${vm}c`, disposable.name].includes(v.name)), []);
     assert.deepEqual((await t.volumes()).filter((v) => !v.startsWith('_home-')), [], 'nothing left in the pool');

@@ -7,6 +7,10 @@ import { execa } from 'execa';
 import { bootableBlank, CLI, makeTestEngine, type TestEngine } from '../helpers/engine-fixture.js';
 
 /** Failure and bad input, on the real libvirtd, as the unprivileged desktop user, with no guest booted. */
+// Names unique to this run: domains are global to libvirtd, and another run may share it.
+const run = Math.random().toString(36).slice(2, 6);
+const n = (name: string) => `${name}${run}`;
+
 describe('failures leave nothing behind', { timeout: 300_000 }, () => {
   let t: TestEngine;
   let blank: string;
@@ -15,7 +19,7 @@ describe('failures leave nothing behind', { timeout: 300_000 }, () => {
     t = await makeTestEngine('fail');
     blank = join(t.scratch, 'blank.qcow2');
     await bootableBlank(blank, '2G');
-    assert.equal((await t.vms(['template', 'import', 'tpl', blank])).exitCode, 0);
+    assert.equal((await t.vms(['template', 'import', n('tpl'), blank])).exitCode, 0);
   });
   after(async () => t.cleanup());
 
@@ -25,33 +29,33 @@ describe('failures leave nothing behind', { timeout: 300_000 }, () => {
   }
 
   test('every generated domain XML passes libvirt’s own schema', async () => {
-    await t.engine.create('schema1', { template: 'tpl', label: 'work' });
-    await t.engine.clone('schema1', 'schema2');
-    for (const name of ['tpl', 'schema1', 'schema2']) {
+    await t.engine.create(n('schema1'), { template: n('tpl'), label: 'work' });
+    await t.engine.clone(n('schema1'), n('schema2'));
+    for (const name of [n('tpl'), n('schema1'), n('schema2')]) {
       const xml = (await execa('virsh', ['-c', t.config.uri, 'dumpxml', '--inactive', name])).stdout;
       const file = join(t.scratch, `${name}.xml`);
       await writeFile(file, xml);
       const check = await execa('virt-xml-validate', [file, 'domain'], { reject: false });
       assert.equal(check.exitCode, 0, `${name}: ${check.stderr}${check.stdout}`);
     }
-    await t.engine.delete('schema2');
-    await t.engine.delete('schema1');
+    await t.engine.delete(n('schema2'));
+    await t.engine.delete(n('schema1'));
   });
 
   test('bad names, missing templates and taken names: one line, non-zero exit, nothing written', async () => {
     const before = await state();
     const cases: Array<[string[], RegExp]> = [
-      [['create', '../escape', '--template', 'tpl'], /^vms: The name "\.\.\/escape" is not allowed: use a letter/],
-      [['create', 'a;reboot', '--template', 'tpl'], /is not allowed/],
-      [['create', "x'><y", '--template', 'tpl'], /is not allowed/],
-      [['create', 'ok1', '--template', 'missing'], /^vms: There is no template named "missing": see `vms list`/],
-      [['create', 'tpl', '--template', 'tpl'], /^vms: A VM named "tpl" already exists: choose another name\./],
-      [['create', 'ok2', '--template', 'tpl', '--memory', 'lots'], /--memory takes a whole number/],
-      [['create', 'ok3', '--template', 'tpl', '--disk-size', '10GB'], /is not a size/],
-      [['create', 'ok4', '--template', 'tpl', '--domain', 'Work Stuff'], /The domain "Work Stuff" is not allowed/],
-      [['start', 'nothere'], /^vms: There is no VM named "nothere": see `vms list`\./],
-      [['template', 'import', 't2', '/nonexistent.qcow2'], /^vms: Cannot read the disk image/],
-      [['clone', 'tpl', 'x/y'], /is not allowed/],
+      [['create', '../escape', '--template', n('tpl')], /^vms: The name "\.\.\/escape" is not allowed: use a letter/],
+      [['create', 'a;reboot', '--template', n('tpl')], /is not allowed/],
+      [['create', "x'><y", '--template', n('tpl')], /is not allowed/],
+      [['create', n('ok1'), '--template', 'missing'], /^vms: There is no template named "missing": see `vms list`/],
+      [['create', n('tpl'), '--template', n('tpl')], new RegExp(`^vms: A VM named "${n('tpl')}" already exists: choose another name\\.`)],
+      [['create', n('ok2'), '--template', n('tpl'), '--memory', 'lots'], /--memory takes a whole number/],
+      [['create', n('ok3'), '--template', n('tpl'), '--disk-size', '10GB'], /is not a size/],
+      [['create', n('ok4'), '--template', n('tpl'), '--domain', 'Work Stuff'], /The domain "Work Stuff" is not allowed/],
+      [['start', n('nothere')], new RegExp(`^vms: There is no VM named "${n('nothere')}": see \`vms list\`\\.`)],
+      [['template', 'import', n('t2'), '/nonexistent.qcow2'], /^vms: Cannot read the disk image/],
+      [['clone', n('tpl'), 'x/y'], /is not allowed/],
     ];
     for (const [argv, message] of cases) {
       const run = await t.vms(argv);
@@ -69,13 +73,13 @@ describe('failures leave nothing behind', { timeout: 300_000 }, () => {
   });
 
   test('two commands on the same name at once: one wins, the other gets a clear error', async () => {
-    const runs = await Promise.all([t.vms(['create', 'race', '--template', 'tpl']), t.vms(['create', 'race', '--template', 'tpl'])]);
+    const runs = await Promise.all([t.vms(['create', n('race'), '--template', n('tpl')]), t.vms(['create', n('race'), '--template', n('tpl')])]);
     const codes = runs.map((r) => r.exitCode).sort();
     assert.deepEqual(codes, [0, 1], runs.map((r) => r.stderr).join('\n'));
     const loser = runs.find((r) => r.exitCode === 1)!;
-    assert.match(loser.stderr, /^vms: (Another vms command is working on "race" right now|A VM named "race" already exists)/);
-    assert.equal((await t.engine.info('race')).meta.kind, 'appvm');
-    await t.engine.delete('race');
+    assert.match(loser.stderr, new RegExp(`^vms: (Another vms command is working on "${n('race')}" right now|A VM named "${n('race')}" already exists)`));
+    assert.equal((await t.engine.info(n('race'))).meta.kind, 'appvm');
+    await t.engine.delete(n('race'));
   });
 
   test('a full clone killed with SIGKILL half-way leaves nothing once the next command ran', async () => {
@@ -84,10 +88,10 @@ describe('failures leave nothing behind', { timeout: 300_000 }, () => {
     await bootableBlank(data, '4G');
     // After the GPT, so the image still passes the template check.
     await execa('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x5a 1M 1500M', data]);
-    assert.equal((await t.vms(['template', 'import', 'big', data])).exitCode, 0);
+    assert.equal((await t.vms(['template', 'import', n('big'), data])).exitCode, 0);
     await rm(data);
-    const child = spawn(process.execPath, [CLI, 'clone', 'big', 'half', '--full'], { env: t.env, stdio: 'ignore' });
-    const halfVolumes = async () => (await t.volumes()).filter((v) => v.startsWith('half.'));
+    const child = spawn(process.execPath, [CLI, 'clone', n('big'), n('half'), '--full'], { env: t.env, stdio: 'ignore' });
+    const halfVolumes = async () => (await t.volumes()).filter((v) => v.startsWith(`${n('half')}.`));
     const deadline = Date.now() + 20_000;
     while ((await halfVolumes()).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     assert.ok((await halfVolumes()).length > 0, 'the clone had begun');
@@ -101,10 +105,10 @@ describe('failures leave nothing behind', { timeout: 300_000 }, () => {
       assert.equal(list.exitCode, 0, list.stderr);
     } while ((await halfVolumes()).length > 0 && Date.now() < cleanBy && (await new Promise((r) => setTimeout(r, 500)), true));
     assert.deepEqual(await halfVolumes(), [], 'the next command removed the half-made volumes');
-    assert.equal(await t.engine.find('half'), undefined);
+    assert.equal(await t.engine.find(n('half')), undefined);
     // The name is free again.
-    assert.equal((await t.vms(['clone', 'big', 'half'])).exitCode, 0);
-    await t.engine.delete('half');
-    await t.engine.delete('big');
+    assert.equal((await t.vms(['clone', n('big'), n('half')])).exitCode, 0);
+    await t.engine.delete(n('half'));
+    await t.engine.delete(n('big'));
   });
 });

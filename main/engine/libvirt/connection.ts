@@ -33,6 +33,17 @@ function trace(started: number, what: string): void {
   if (process.env.VMS_TRACE) process.stderr.write(`[vms] ${Math.round(performance.now() - started)} ms  virsh ${what}\n`);
 }
 
+/**
+ * True when the URI names libvirt on this computer (qemu:///system, qemu+unix://…): what needs the host's
+ * own devices or root (USB passthrough, building a template) works only then.
+ */
+export function isLocalUri(uri: string): boolean {
+  const match = /^[a-z0-9]+(?:\+([a-z]+))?:\/\/([^/]*)\//i.exec(uri);
+  if (!match) return true;
+  const [, transport, host] = match;
+  return (!transport || transport === 'unix') && (host === '' || host === 'localhost');
+}
+
 export class Libvirt {
   /** virsh processes started by this connection (for the benchmark's "calls per operation"). */
   processes = 0;

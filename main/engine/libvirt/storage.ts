@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildDirPoolXml, buildVolumeXml, poolTargetPathOf, readVolumeXml, type VolumeInfo, type VolumeSpec } from '../xml/storage-xml.js';
+import { buildDirPoolXml, buildVolumeXml, poolAvailableOf, poolTargetPathOf, readVolumeXml, type VolumeInfo, type VolumeSpec } from '../xml/storage-xml.js';
 import type { Libvirt } from './connection.js';
 import { isLibvirtError } from './errors.js';
 
@@ -14,6 +14,8 @@ import { isLibvirtError } from './errors.js';
 export interface PoolState {
   active: boolean;
   path: string;
+  /** Free bytes on the pool's filesystem, as of libvirt's last look. */
+  available: number;
 }
 
 /** The pool's state and folder, or undefined when there is no such pool. */
@@ -23,7 +25,7 @@ export async function poolState(lv: Libvirt, pool: string): Promise<PoolState | 
     if (isLibvirtError(info.error, 'not-found')) return undefined;
     throw info.error;
   }
-  return { active: /^State:\s*running/m.test(info.stdout), path: poolTargetPathOf(xml.stdout) ?? '' };
+  return { active: /^State:\s*running/m.test(info.stdout), path: poolTargetPathOf(xml.stdout) ?? '', available: poolAvailableOf(xml.stdout) };
 }
 
 /**

@@ -1,10 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EngineContext } from '../context.js';
 import { VmsError } from '../errors.js';
 import { isLibvirtError } from '../libvirt/errors.js';
-import { copyVolume, createVolumes, deleteVolumes, uploadVolume, volumeInfo } from '../libvirt/storage.js';
+import { copyVolume, createVolumes, deleteVolumes, poolState, refreshPool, uploadVolume, volumeInfo } from '../libvirt/storage.js';
+import { formatBytes } from '../units.js';
 import { convertToQcow2 } from '../tools/qemu-img.js';
 import { runTool } from '../tools/run.js';
 import type { VolumeSpec } from '../xml/storage-xml.js';
@@ -45,6 +46,7 @@ export async function uploadImage(ctx: EngineContext, file: string, format: stri
       upload = join(work, 'image.qcow2');
       await convertToQcow2(file, upload);
     }
+    await assertRoomFor(ctx, (await stat(upload)).size);
     // Created raw and empty, then filled: libvirt reads the uploaded qcow2 header and reports it as qcow2.
     await createVolumes(ctx.libvirt, ctx.layout.pool, [{ name: volume, format: 'raw', capacity: 0, readOnly: options.readOnly }]);
     try {
@@ -55,6 +57,19 @@ export async function uploadImage(ctx: EngineContext, file: string, format: stri
     }
   } finally {
     await rm(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Refuses an upload the pool has no room for, before it starts: libvirtd 11.3 itself dies when an upload
+ * stream hits a full disk (measured here: vol-upload onto a full tmpfs ends the daemon), so this is the
+ * only place the user can be told.
+ */
+async function assertRoomFor(ctx: EngineContext, bytes: number): Promise<void> {
+  await refreshPool(ctx.libvirt, ctx.layout.pool);
+  const state = await poolState(ctx.libvirt, ctx.layout.pool);
+  if (state && bytes > state.available) {
+    throw new VmsError(`The disk is full: the image needs ${formatBytes(bytes)} but ${state.path} has ${formatBytes(state.available)} free; free some space (or set another images folder) and try again.`);
   }
 }
 

@@ -71,3 +71,8 @@ export function buildDirPoolXml(name: string, path: string, owner?: { uid: numbe
 export function poolTargetPathOf(xml: string): string | undefined {
   return textOf(find(parseXml(xml), 'target', 'path'));
 }
+
+/** Free bytes in a pool's XML (`<available unit='bytes'>`). */
+export function poolAvailableOf(xml: string): number {
+  return bytes(child(parseXml(xml), 'available'));
+}
