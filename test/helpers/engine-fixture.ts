@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { resolveConfig, type EngineConfig } from '../../main/engine/config.js';
 import { Engine } from '../../main/engine/index.js';
-import { releaseSharedExport } from '../../main/engine/pkg-cache.js';
 
 /**
  * Shared set-up for tests on a real libvirtd: a private images folder, an Engine on it (TCG, small
@@ -49,7 +48,7 @@ export async function makeTestEngine(tag: string, settings: Partial<EngineConfig
     VMS_IMAGES_DIR: imagesDir,
     VMS_ACCEL: 'tcg',
     VMS_CONFIG_DIR: join(imagesDir, '.config'),
-    // Each test gets its own package caches (and read-only bind mount), removed by cleanup().
+    // Each test gets its own package caches, removed by cleanup().
     VMS_PKG_CACHE_DIR: join(imagesDir, 'pkg'),
     // No background pool of preloaded disposables unless a test asks for one.
     VMS_DISPOSABLE_POOL: String(settings.disposablePoolSize ?? 0),
@@ -69,7 +68,6 @@ export async function makeTestEngine(tag: string, settings: Partial<EngineConfig
       await killLockHolders(imagesDir);
       await removeDomainsUnder(imagesDir);
       await removeNewLibvirtObjects(before);
-      await releaseSharedExport(join(imagesDir, 'pkg'));
       await rm(imagesDir, { recursive: true, force: true });
     },
   };

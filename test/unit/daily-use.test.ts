@@ -14,16 +14,20 @@ import { vmDomainSpec } from '../../main/engine/vm-create.js';
 import { buildDomainXml } from '../../main/engine/xml/domain-build.js';
 import { editDomainXml, setClipboard, setSharedFolderSource } from '../../main/engine/xml/domain-edit.js';
 import { readDomain } from '../../main/engine/xml/domain-read.js';
-import { find, parseXml } from '../../main/engine/xml/tree.js';
+import { child, childElements, find, parseXml } from '../../main/engine/xml/tree.js';
 
 const ctx = makeContext(resolveConfig({ defaultMemoryMiB: 2048 }, { VMS_ACCEL: 'tcg', VMS_PKG_CACHE_DIR: '/srv/pkg', VMS_IMAGES_DIR: '/images' }));
 
-test('every VM gets the pacman caches over virtiofs, with the shared memory virtiofs needs, valid per libvirt', async () => {
+test('every VM gets the pacman caches over 9p, the shared one read-only, without shared memory; valid per libvirt', async () => {
   const xml = buildDomainXml(vmDomainSpec(ctx, 'mail', { kind: 'appvm', label: 'work', template: 'arch' }, { memoryMiB: 1024, vcpus: 1, withPrivate: true }));
   const vm = readDomain(xml)!;
-  assert.deepEqual(vm.sharedFolders, [{ tag: 'pkg-shared', source: '/srv/pkg/.ro/shared' }, { tag: 'pkg-vm', source: '/srv/pkg/mail' }]);
+  assert.deepEqual(vm.sharedFolders, [{ tag: 'pkg-shared', source: '/srv/pkg/shared' }, { tag: 'pkg-vm', source: '/srv/pkg/mail' }]);
   const domain = parseXml(xml);
-  assert.equal(find(domain, 'memoryBacking', 'access')?.attrs.mode, 'shared');
+  const folders = childElements(find(domain, 'devices')!, 'filesystem');
+  assert.deepEqual(folders.map((f) => f.attrs), [{ type: 'mount', accessmode: 'mapped' }, { type: 'mount', accessmode: 'mapped' }]);
+  assert.deepEqual(folders.map((f) => Boolean(child(f, 'readonly'))), [true, false], 'only the shared cache is read-only');
+  assert.deepEqual(folders.map((f) => child(f, 'driver')), [undefined, undefined], 'no virtiofs driver: 9p is the default');
+  assert.equal(find(domain, 'memoryBacking'), undefined, '9p needs no memory shared with another process');
   const dir = await mkdtemp(join(tmpdir(), 'vms-fs-'));
   try {
     await writeFile(join(dir, 'd.xml'), xml);
@@ -34,7 +38,7 @@ test('every VM gets the pacman caches over virtiofs, with the shared memory virt
   }
   // A clone points pkg-vm at its own folder and leaves the shared one alone.
   const cloned = readDomain(editDomainXml(xml, setSharedFolderSource('pkg-vm', '/srv/pkg/mail2')))!;
-  assert.deepEqual(cloned.sharedFolders, [{ tag: 'pkg-shared', source: '/srv/pkg/.ro/shared' }, { tag: 'pkg-vm', source: '/srv/pkg/mail2' }]);
+  assert.deepEqual(cloned.sharedFolders, [{ tag: 'pkg-shared', source: '/srv/pkg/shared' }, { tag: 'pkg-vm', source: '/srv/pkg/mail2' }]);
 });
 
 test('the name of the shared cache folder cannot be a VM name', () => {

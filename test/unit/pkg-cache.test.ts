@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { formatBytes, formatCacheUsage } from '../../main/cli/commands/cache.js';
-import { mountAt, parseMountInfo, pkgSharedFolders, PkgCacheLayout } from '../../main/engine/pkg-cache.js';
+import { pkgSharedFolders, PkgCacheLayout } from '../../main/engine/pkg-cache.js';
 import { parsePackageFileName, planPrune, vercmp } from '../../main/engine/pkg-versions.js';
 
 // Expected values are what pacman's own `vercmp` (pacman-package-manager 6.0.2) prints for each pair.
@@ -66,29 +66,14 @@ test('the same version packed twice counts once', () => {
   assert.deepEqual(planPrune(['a-1-1-any.pkg.tar.xz', 'a-1-1-any.pkg.tar.zst', 'a-2-1-any.pkg.tar.zst'], 1).remove, ['a-1-1-any.pkg.tar.xz', 'a-1-1-any.pkg.tar.zst']);
 });
 
-test('cache folders: shared is exported through a read-only bind mount, each VM has its own', () => {
+test('cache folders: shared is shared read-only as it is, each VM has its own', () => {
   const layout = new PkgCacheLayout('/srv/pkg');
   assert.deepEqual(pkgSharedFolders(layout, 'mail'), [
-    { source: '/srv/pkg/.ro/shared', tag: 'pkg-shared' },
+    { source: '/srv/pkg/shared', tag: 'pkg-shared', readonly: true },
     { source: '/srv/pkg/mail', tag: 'pkg-vm' },
   ]);
   assert.throws(() => layout.vmDir('shared'));
   assert.throws(() => layout.vmDir('../etc'));
-});
-
-test('mountinfo is parsed, escapes included, and the topmost mount at a path wins', () => {
-  const text = [
-    '22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw',
-    '90 22 254:0 /srv/pkg/shared /srv/pkg/.ro/shared rw,relatime shared:1 - ext4 /dev/vda rw',
-    '91 90 254:0 /srv/pkg/shared /srv/pkg/.ro/shared ro,relatime shared:1 - ext4 /dev/vda rw',
-    '92 22 0:50 / /mnt/with\\040space rw - tmpfs tmpfs rw',
-  ].join('\n');
-  const entries = parseMountInfo(text);
-  assert.equal(entries.length, 4);
-  assert.deepEqual(mountAt(entries, '/srv/pkg/.ro/shared')?.options, ['ro', 'relatime']);
-  assert.equal(mountAt(entries, '/srv/pkg/.ro/shared')?.root, '/srv/pkg/shared');
-  assert.equal(entries[3].mountPoint, '/mnt/with space');
-  assert.equal(mountAt(entries, '/nowhere'), undefined);
 });
 
 test('vms cache prints sizes per folder and a total', () => {

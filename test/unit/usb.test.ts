@@ -63,7 +63,7 @@ const spec: DomainSpec = {
   name: 'mail', meta: { kind: 'appvm', label: 'work', template: 'arch' }, memoryMiB: 1024, vcpus: 1, accel: 'kvm',
   disks: [{ target: 'vda', path: '/images/vms/mail/root.qcow2' }], nvramPath: '/images/vms/mail/nvram.fd',
   consoleLogPath: '/images/vms/mail/console.log', network: { type: 'user' }, clipboard: true,
-  sharedFolders: [{ source: '/srv/pkg/.ro/shared', tag: 'pkg-shared' }, { source: '/srv/pkg/mail', tag: 'pkg-vm' }],
+  sharedFolders: [{ source: '/srv/pkg/shared', tag: 'pkg-shared' }, { source: '/srv/pkg/mail', tag: 'pkg-vm' }],
 };
 
 /** The domain XML with these hostdevs added to <devices>. */

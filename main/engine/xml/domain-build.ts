@@ -14,10 +14,12 @@ export type NetworkSpec =
   | { type: 'none' };
 
 export interface SharedFolderSpec {
-  /** Host folder shared over virtiofs. */
+  /** Host folder shared over virtio-9p. */
   source: string;
   /** The mount tag the guest mounts, e.g. `pkg-shared`. */
   tag: string;
+  /** QEMU refuses every write (the guest gets EROFS), whatever the guest mounts it as. */
+  readonly?: boolean;
 }
 
 export interface DomainSpec {
@@ -73,11 +75,19 @@ export function graphicsElement(clipboard: boolean): XmlElement {
     el('clipboard', { copypaste: clipboard ? 'yes' : 'no' }));
 }
 
+/**
+ * A host folder over virtio-9p, built into QEMU (virtiofs would need virtiofsd, shared guest memory and a
+ * read-only mount on the host, since libvirt refuses virtiofs `<readonly/>`).
+ */
 function sharedFolderElement(folder: SharedFolderSpec): XmlElement {
-  return el('filesystem', { type: 'mount', accessmode: 'passthrough' },
-    el('driver', { type: 'virtiofs' }),
+  // mapped, not passthrough: QEMU runs as the unprivileged QEMU user, so under passthrough every file the
+  // guest's root creates fails with EPERM (QEMU cannot give it the guest's owner). mapped keeps the guest's
+  // owner and mode in user.virtfs.* extended attributes and creates plain 0600/0700 files owned by the
+  // QEMU user on the host, so no guest can plant a set-uid or root-owned file there.
+  return el('filesystem', { type: 'mount', accessmode: 'mapped' },
     el('source', { dir: folder.source }),
-    el('target', { dir: folder.tag }));
+    el('target', { dir: folder.tag }),
+    folder.readonly && el('readonly'));
 }
 
 export function buildDomainTree(spec: DomainSpec): XmlElement {
@@ -90,8 +100,6 @@ export function buildDomainTree(spec: DomainSpec): XmlElement {
     el('metadata', {}, metadataElement(spec.meta)),
     el('memory', { unit: 'MiB' }, String(spec.memoryMiB)),
     el('currentMemory', { unit: 'MiB' }, String(spec.memoryMiB)),
-    // virtiofs needs guest memory QEMU can share with virtiofsd.
-    sharedFolders.length > 0 && el('memoryBacking', {}, el('source', { type: 'memfd' }), el('access', { mode: 'shared' })),
     el('vcpu', { placement: 'static' }, String(spec.vcpus)),
     osElement(spec.nvramPath),
     el('features', {}, el('acpi'), el('apic')),
