@@ -8,6 +8,7 @@ import { resolveConfig } from '../../main/engine/config.js';
 import { makeContext } from '../../main/engine/context.js';
 import { guestKernelUp, isPoolMember, metadataSetXml, parseDomstats, poolCanServe, stateReason, vcpuBusy } from '../../main/engine/disposable-pool.js';
 import { textColorOn, viewerCss } from '../../main/engine/viewer-color.js';
+import { viewerArgs, viewerTitle } from '../../main/engine/viewer.js';
 import { vmNameProblem } from '../../main/engine/names.js';
 import type { VmInfo } from '../../main/engine/types.js';
 import { vmDomainSpec } from '../../main/engine/vm-create.js';
@@ -45,11 +46,16 @@ test('the name of the shared cache folder cannot be a VM name', () => {
   assert.match(vmNameProblem('shared') ?? '', /reserved/);
 });
 
-test('the clipboard mutator turns SPICE copy and paste off and on, and the reader sees it', () => {
+test('SPICE listens nowhere, and the clipboard mutator turns copy and paste off and on with that graphics element', () => {
   const xml = buildDomainXml(vmDomainSpec(ctx, 'mail', { kind: 'appvm', label: 'work' }, { memoryMiB: 1024, vcpus: 1, withPrivate: false }));
+  const graphics = find(parseXml(xml), 'devices', 'graphics')!;
+  assert.deepEqual(graphics.attrs, { type: 'spice' }, 'no port, no autoport, no listen address');
+  assert.deepEqual(childElements(graphics, 'listen').map((l) => l.attrs), [{ type: 'none' }]);
+  assert.equal(readDomain(xml)!.clipboard, true);
   const off = editDomainXml(xml, setClipboard(false));
   assert.equal(readDomain(off)!.clipboard, false);
   assert.equal((off.match(/<clipboard /g) ?? []).length, 1);
+  assert.deepEqual(childElements(find(parseXml(off), 'devices', 'graphics')!, 'listen').map((l) => l.attrs), [{ type: 'none' }], 'the switch keeps the listen element');
   assert.equal(readDomain(editDomainXml(off, setClipboard(true)))!.clipboard, true);
 });
 
@@ -105,6 +111,13 @@ test('the viewer’s header bar takes the domain color, with readable text', () 
   assert.match(css, /^@import url\("file:\/\/\/home\/u\/\.config\/gtk-3\.0\/gtk\.css"\);$/m, 'the user’s own CSS still applies');
   assert.match(css, /headerbar, headerbar:backdrop[^{]*\{[^}]*background: #2563eb;[^}]*color: #ffffff;/);
   assert.throws(() => viewerCss('red; } * { color: red'), /not a color/);
+});
+
+test('the viewer attaches through libvirt by domain name, and its title is the domain’s own', () => {
+  assert.deepEqual(viewerArgs('qemu:///system', 'mail'), ['--connect', 'qemu:///system', '--attach', '--domain-name', 'mail']);
+  const xml = buildDomainXml(vmDomainSpec(ctx, 'mail', { kind: 'appvm', label: 'work' }, { memoryMiB: 1024, vcpus: 1, withPrivate: false }));
+  assert.equal(find(parseXml(xml), 'title')?.children[0], viewerTitle({ name: 'mail', meta: { kind: 'appvm', label: 'work' } }));
+  assert.equal(viewerTitle({ name: 'mail', meta: { kind: 'appvm', label: 'work' } }), '[work] mail');
 });
 
 test('only a disposable the filler paused is ready: libvirt shows one it is still starting as paused too', () => {

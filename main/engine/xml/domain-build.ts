@@ -69,9 +69,12 @@ export function interfaceElement(network: NetworkSpec): XmlElement | undefined {
 }
 
 export function graphicsElement(clipboard: boolean): XmlElement {
-  // SPICE on loopback only: the viewer runs on the same desktop.
-  return el('graphics', { type: 'spice', autoport: 'yes', listen: '127.0.0.1' },
-    el('listen', { type: 'address', address: '127.0.0.1' }),
+  // SPICE listens nowhere, neither on a TCP port (any local process could take the screen and keyboard)
+  // nor on a socket file (every QEMU runs as the same user and could reach it): a viewer gets a connection
+  // only from libvirt (virt-viewer --attach, virDomainOpenGraphicsFD), so only those libvirt lets manage
+  // the VM see it.
+  return el('graphics', { type: 'spice' },
+    el('listen', { type: 'none' }),
     el('clipboard', { copypaste: clipboard ? 'yes' : 'no' }));
 }
 
@@ -90,13 +93,17 @@ function sharedFolderElement(folder: SharedFolderSpec): XmlElement {
     folder.readonly && el('readonly'));
 }
 
+/** The domain's `<title>`, which virt-viewer shows as its window title: `[work] mail`. Pure. */
+export function domainTitle(label: string, name: string): string {
+  return `[${label}] ${name}`;
+}
+
 export function buildDomainTree(spec: DomainSpec): XmlElement {
   const sharedFolders = spec.sharedFolders ?? [];
-  const title = `[${spec.meta.label}] ${spec.name}`;
   return el('domain', { type: spec.accel === 'kvm' ? 'kvm' : 'qemu' },
     el('name', {}, spec.name),
     spec.uuid ? el('uuid', {}, spec.uuid) : undefined,
-    el('title', {}, title),
+    el('title', {}, domainTitle(spec.meta.label, spec.name)),
     el('metadata', {}, metadataElement(spec.meta)),
     el('memory', { unit: 'MiB' }, String(spec.memoryMiB)),
     el('currentMemory', { unit: 'MiB' }, String(spec.memoryMiB)),
