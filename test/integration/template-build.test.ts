@@ -339,8 +339,8 @@ describe('a minimal template, built and booted', () => {
       // pacman's caches: the VM's own (writable) and the shared one (read-only), both over 9p.
       assert.match(await sh('grep "^CacheDir" /etc/pacman.conf'),
         /^CacheDir\s*=\s*\/var\/cache\/pacman\/pkg\/\nCacheDir\s*=\s*\/var\/cache\/pacman\/shared\/$/);
-      assert.match(await sh('findmnt -n -o SOURCE,FSTYPE,OPTIONS /var/cache/pacman/shared'), /^pkg-shared 9p ro[,\s]/);
-      assert.match(await sh('findmnt -n -o SOURCE,FSTYPE,OPTIONS /var/cache/pacman/pkg'), /^pkg-vm 9p rw[,\s]/);
+      assert.match(await sh('findmnt -n -o SOURCE,FSTYPE,OPTIONS /var/cache/pacman/shared'), /^pkg-shared\s+9p\s+ro[,\s]/);
+      assert.match(await sh('findmnt -n -o SOURCE,FSTYPE,OPTIONS /var/cache/pacman/pkg'), /^pkg-vm\s+9p\s+rw[,\s]/);
       assert.equal(await sh('cat /var/cache/pacman/shared/marker-from-host'), 'shared cache');
       // Services, hostname, sudo.
       assert.equal(await sh('hostname'), HOSTNAME);
