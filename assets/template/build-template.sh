@@ -32,8 +32,8 @@
 #             (Discoverable Partitions root type); fstab by UUID
 #   /home     the VM's private disk, LABEL=vms-private (nofail); vms-home-seed.service copies the
 #             template's /home (kept in /usr/share/vms/home-skel) into it when entries are missing
-#   pacman    virtiofs tag pkg-vm  -> /var/cache/pacman/pkg     (per VM, writable, nofail)
-#             virtiofs tag pkg-shared -> /var/cache/pacman/shared (shared, mounted ro, nofail)
+#   pacman    9p tag pkg-vm  -> /var/cache/pacman/pkg     (per VM, writable, nofail)
+#             9p tag pkg-shared -> /var/cache/pacman/shared (shared, read-only in QEMU, mounted ro, nofail)
 #             both are CacheDir lines of /etc/pacman.conf; the keyring is made on first boot
 #   console   systemd-boot entry with console=tty0 console=ttyS0,115200; serial-getty@ttyS0
 #   services  NetworkManager, qemu-guest-agent (started by udev when the channel exists)
@@ -249,7 +249,8 @@ done < <(pacman-conf --config "$PACMAN_CONF" CacheDir)
 mkdir -p "$ROOT/etc/mkinitcpio.conf.d"
 cat >"$ROOT/etc/mkinitcpio.conf.d/10-vms.conf" <<'EOF'
 # vms: drivers a libvirt/QEMU guest needs, whatever hardware the template was built on.
-MODULES+=(virtio_pci virtio_blk virtio_scsi virtio_net virtio_console virtiofs ext4 vfat)
+# 9p, 9pnet, 9pnet_virtio: the package caches the host shares by mount tag (fstab).
+MODULES+=(virtio_pci virtio_blk virtio_scsi virtio_net virtio_console 9p 9pnet 9pnet_virtio ext4 vfat)
 EOF
 echo 'KEYMAP=us' >"$ROOT/etc/vconsole.conf"
 # -c: the caches above, not the target's; -G: never copy the host's keyring (it holds the host's own
@@ -277,9 +278,9 @@ UUID=$ROOT_UUID  /  ext4  rw,relatime  0 1
 $ESP_FSTAB  /boot  vfat  rw,relatime,fmask=0077,dmask=0077,codepage=437,iocharset=ascii,shortname=mixed,utf8,errors=remount-ro  0 2
 # The VM's private disk. Absent (e.g. when the template itself boots): /home stays the template's own.
 LABEL=vms-private  /home  ext4  rw,relatime,nofail,x-systemd.device-timeout=20s  0 2
-# Package caches shared by the host over virtiofs (see /etc/pacman.conf).
-pkg-vm  /var/cache/pacman/pkg  virtiofs  rw,nofail  0 0
-pkg-shared  /var/cache/pacman/shared  virtiofs  ro,nofail  0 0
+# Package caches shared by the host over virtio-9p (see /etc/pacman.conf); QEMU refuses writes to pkg-shared.
+pkg-vm  /var/cache/pacman/pkg  9p  trans=virtio,version=9p2000.L,rw,nofail  0 0
+pkg-shared  /var/cache/pacman/shared  9p  trans=virtio,version=9p2000.L,ro,nofail  0 0
 EOF
 
 mkdir -p "$ROOT/var/cache/pacman/pkg" "$ROOT/var/cache/pacman/shared"

@@ -18,7 +18,6 @@ import { readVmFirewall, writeVmFirewall } from './network/vm-network.js';
 import { killVm, restartVm, startVm, stopVm, type StopOptions } from './lifecycle.js';
 import { repair } from './repair.js';
 import { importTemplate } from './templates.js';
-import { domainDisplay, ttyConsole } from './libvirt/domains.js';
 import type { VmInfo } from './types.js';
 import { cloneVm, type CloneOptions } from './vm-clone.js';
 import { createVm, type CreateOptions } from './vm-create.js';
@@ -60,8 +59,6 @@ export class Engine {
   watchDisposable(name: string): Promise<void> { return watchDisposable(this.ctx, name); }
   reapDisposable(name: string): Promise<boolean> { return reapDisposable(this.ctx, name); }
   repair() { return repair(this.ctx); }
-  displayUri(name: string): Promise<string | undefined> { return domainDisplay(this.ctx.libvirt, name); }
-  consolePty(name: string): Promise<string> { return ttyConsole(this.ctx.libvirt, name); }
   /** Drives a VM's serial console from streams (no terminal needed); Ctrl+] detaches. */
   bridgeConsole(name: string, input: NodeJS.ReadableStream, output: NodeJS.WritableStream, options?: BridgeOptions): Promise<number> { return bridgeConsole(this.ctx, name, input, output, options); }
   /** The serial console log (every boot appended), or undefined before the first start. */

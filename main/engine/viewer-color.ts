@@ -3,10 +3,10 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /**
- * The viewer window in the domain color. remote-viewer has no option for it, but it is a GTK 3 program
+ * The viewer window in the domain color. virt-viewer has no option for it, but it is a GTK 3 program
  * whose header bar (the title bar it draws itself) takes the CSS in `$XDG_CONFIG_HOME/gtk-3.0/gtk.css`. So
- * remote-viewer gets a private XDG_CONFIG_HOME, one per color, whose gtk.css imports the user's own and then
- * colors the header bar; the user's GTK settings, dconf and remote-viewer settings are linked in, so
+ * virt-viewer gets a private XDG_CONFIG_HOME, one per color, whose gtk.css imports the user's own and then
+ * colors the header bar; the user's GTK settings, dconf and virt-viewer settings are linked in, so
  * nothing else changes. Window-manager borders (i3, Hyprland) stay the window manager's.
  */
 
@@ -22,7 +22,7 @@ export function textColorOn(color: string): '#000000' | '#ffffff' {
   return luminance > 0.179 ? '#000000' : '#ffffff';
 }
 
-/** gtk.css that colors remote-viewer's header bar; `userCss` is imported first when given. Pure. */
+/** gtk.css that colors virt-viewer's header bar; `userCss` is imported first when given. Pure. */
 export function viewerCss(color: string, userCss?: string): string {
   if (!HEX.test(color)) throw new Error(`not a color: ${color}`);
   const text = textColorOn(color);
@@ -61,7 +61,7 @@ async function linkIfPresent(target: string, path: string): Promise<void> {
 }
 
 /**
- * The environment for a remote-viewer whose header bar is `color`. Falls back to `env` unchanged when the
+ * The environment for a virt-viewer whose header bar is `color`. Falls back to `env` unchanged when the
  * color is not a `#rrggbb` color or the folder cannot be made.
  */
 export async function coloredViewerEnv(color: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<NodeJS.ProcessEnv> {

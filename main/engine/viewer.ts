@@ -3,21 +3,35 @@ import { coloredViewerEnv } from './viewer-color.js';
 import { VmsError } from './errors.js';
 import type { Engine } from './index.js';
 import type { VmInfo } from './types.js';
+import { domainTitle } from './xml/domain-build.js';
 
 /**
- * Opening a VM's SPICE display in remote-viewer, shared by `vms view` and the tray's "Open viewer", and
+ * Opening a VM's SPICE display in virt-viewer, shared by `vms view` and the tray's "Open viewer", and
  * its serial console in a terminal for the tray's "Console".
  */
 
-/** The viewer window's title: `[work] mail`, so the domain shows in every window list. Pure. */
+/**
+ * The viewer window's title: `[work] mail`, so the domain shows in every window list. It is the domain's
+ * own `<title>`, which virt-viewer shows (it has no --title option). Pure.
+ */
 export function viewerTitle(vm: Pick<VmInfo, 'name' | 'meta'>): string {
-  return `[${vm.meta.label}] ${vm.name}`;
+  return domainTitle(vm.meta.label, vm.name);
+}
+
+/**
+ * virt-viewer asks libvirt for the display (`--attach`: virDomainOpenGraphicsFD, one connection per SPICE
+ * channel), since SPICE listens on no port or socket; so whoever may manage the VM in libvirt sees it, and
+ * nobody else. `--domain-name`: a VM's name is never read as an id or a UUID. Pure.
+ */
+export function viewerArgs(uri: string, name: string): string[] {
+  return ['--connect', uri, '--attach', '--domain-name', name];
 }
 
 export interface OpenedViewer {
-  uri: string;
   title: string;
-  /** The detached remote-viewer process (its pid, to stop it in tests). */
+  /** virt-viewer's arguments. */
+  args: string[];
+  /** The detached virt-viewer process (its pid, to stop it in tests). */
   child: ChildProcess;
 }
 
@@ -41,18 +55,18 @@ async function spawnDetached(file: string, args: string[], env: NodeJS.ProcessEn
   return child;
 }
 
-/** Opens remote-viewer on a running VM's SPICE display. */
-export async function openViewer(engine: Pick<Engine, 'info' | 'displayUri'>, name: string, options: SpawnOptions = {}): Promise<OpenedViewer> {
+/** Opens virt-viewer on a running VM's SPICE display, through libvirt. */
+export async function openViewer(engine: Pick<Engine, 'info' | 'config'>, name: string, options: SpawnOptions = {}): Promise<OpenedViewer> {
   const vm = await engine.info(name);
   running(vm, `vms start ${name}`);
-  const uri = await engine.displayUri(name);
-  if (!uri) throw new VmsError(`"${name}" has no SPICE display: check its graphics in \`virsh dumpxml ${name}\`.`);
-  const title = viewerTitle(vm);
-  // The header bar in the domain color: remote-viewer has no option for it, GTK CSS does it.
+  // The header bar in the domain color: virt-viewer has no option for it, GTK CSS does it.
   const env = await coloredViewerEnv(vm.meta.color, options.env ?? process.env);
-  const child = await spawnDetached('remote-viewer', ['--title', title, uri], env,
-    'remote-viewer is not installed: install the virt-viewer package and try again.');
-  return { uri, title, child };
+  const args = viewerArgs(engine.config.uri, name);
+  // The user's own locale, unlike the commands whose output vms reads: nothing reads the viewer's output,
+  // and its menus are for the user.
+  const child = await spawnDetached('virt-viewer', args, env,
+    'virt-viewer is not installed: install the virt-viewer package and try again.');
+  return { title: viewerTitle(vm), args, child };
 }
 
 /** Terminal emulators tried in order when $TERMINAL is not set; each takes `-e PROGRAM ARGS…`. */

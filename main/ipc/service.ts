@@ -21,7 +21,7 @@ import type { BuildTemplateRequest, CloneRequest, CreateRequest, ImportTemplateR
 
 /** The part of the Engine the app uses (a test can pass a fake). */
 export type EngineLike = Pick<Engine, 'config' | 'list' | 'find' | 'info' | 'create' | 'clone' | 'start' | 'stop' | 'kill' | 'restart' | 'delete'
-  | 'disposable' | 'watchDisposable' | 'fillDisposablePool' | 'importTemplate' | 'displayUri'>;
+  | 'disposable' | 'watchDisposable' | 'fillDisposablePool' | 'importTemplate'>;
 
 /** Where settings live: electron-store in the app, a plain object in tests. */
 export interface SettingsAccess {
@@ -44,7 +44,7 @@ export interface ServiceDeps {
   pickImage?: () => Promise<string | undefined>;
   /** Opens one of the app's windows. */
   openWindow?: (view: string, vm?: string) => void | Promise<void>;
-  /** Environment for remote-viewer and the terminal (DISPLAY, …). */
+  /** Environment for virt-viewer and the terminal (DISPLAY, …). */
   spawnEnv?: () => NodeJS.ProcessEnv;
   /** Operations shorter than this end without a notification; default 5 s. */
   notifyAfterMs?: number;
@@ -190,10 +190,10 @@ export class VmsService {
     }
   }
 
-  /** Opens remote-viewer (as `vms view` does); returns what it opened and the viewer's pid. */
-  async openViewer(name: string): Promise<{ uri: string; title: string; pid: number | undefined }> {
-    const { uri, title, child } = await openViewer(this.engine, name, { env: this.deps.spawnEnv?.() });
-    return { uri, title, pid: child.pid };
+  /** Opens virt-viewer (as `vms view` does); returns its window title, arguments and pid. */
+  async openViewer(name: string): Promise<{ title: string; args: string[]; pid: number | undefined }> {
+    const { title, args, child } = await openViewer(this.engine, name, { env: this.deps.spawnEnv?.() });
+    return { title, args, pid: child.pid };
   }
 
   async openConsole(name: string): Promise<void> {

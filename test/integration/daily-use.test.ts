@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { execa } from 'execa';
@@ -8,6 +8,7 @@ import { downloadVolume, listVolumes, refreshPool, uploadVolume } from '../../ma
 import { createVolumes } from '../../main/engine/libvirt/storage.js';
 import { prepareTemplateStart, publishTemplate } from '../../main/engine/templates.js';
 import { CLI, makeTestEngine, testGuestImage, type TestEngine } from '../helpers/engine-fixture.js';
+import { DESKTOP_USER, listeningTcpSockets, processUid, qemuPid, runAsDesktopUser, startXvfb, type Xvfb } from '../helpers/display.js';
 import { sh, startAndConnect } from '../helpers/guest.js';
 import { SerialConsole } from '../helpers/serial-console.js';
 
@@ -34,25 +35,6 @@ async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T 
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(300);
   }
-}
-
-function launchXvfb() {
-  return execa('Xvfb', ['-displayfd', '3', '-screen', '0', '1280x900x24', '-nolisten', 'tcp'], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], reject: false });
-}
-type Xvfb = ReturnType<typeof launchXvfb>;
-
-/** Starts Xvfb on a display it picks itself (-displayfd). */
-async function startXvfb(): Promise<{ xvfb: Xvfb; display: string }> {
-  const xvfb = launchXvfb();
-  const number = await new Promise<string>((resolve, reject) => {
-    let text = '';
-    (xvfb.stdio[3] as NodeJS.ReadableStream).on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      if (text.includes('\n')) resolve(text.trim());
-    });
-    void xvfb.then((result) => reject(new Error(`Xvfb ended: ${String(result.stderr)}`)));
-  });
-  return { xvfb, display: `:${number}` };
 }
 
 describe('daily use with booted guests', { timeout: 900_000 }, () => {
@@ -88,10 +70,16 @@ describe('daily use with booted guests', { timeout: 900_000 }, () => {
     await writeFile(pkg, 'package from the host');
     await createVolumes(lv, sharedPool, [{ name: 'zlib-1:1.3.1-2-x86_64.pkg.tar.zst', format: 'raw', capacity: 0, readOnly: true }]);
     await uploadVolume(lv, sharedPool, 'zlib-1:1.3.1-2-x86_64.pkg.tar.zst', pkg);
+    const mountsUnder = async (root: string) => (await readFile('/proc/self/mountinfo', 'utf8')).split('\n')
+      .map((line) => line.split(' ')[4]).filter((mountPoint) => mountPoint?.startsWith(root));
     c = await startAndConnect(t.engine, VM, 300_000);
+    assert.deepEqual(await mountsUnder(t.config.pkgCacheDir), [], 'no bind mount on the host');
+    // The test guest's initramfs loads 9p, 9pnet and 9pnet_virtio (Arch templates: mkinitcpio MODULES).
+    assert.match(await sh(c, "lsmod | awk '{print $1}' | grep -x -E '9p|9pnet|9pnet_virtio' | sort | tr '\\n' ' '"), /^9p 9pnet 9pnet_virtio $/);
     const mount9p = 'modprobe -a 9pnet_virtio 9p; mkdir -p /mnt/shared /mnt/own && mount -t 9p -o trans=virtio,version=9p2000.L pkg-shared /mnt/shared';
     await sh(c, `${mount9p} && mount -t 9p -o trans=virtio,version=9p2000.L pkg-vm /mnt/own`);
     assert.equal(await sh(c, 'cat "/mnt/shared/zlib-1:1.3.1-2-x86_64.pkg.tar.zst"'), 'package from the host');
+    // Mounted read-write on purpose: QEMU itself refuses the write.
     const write = await c.run('echo evil > /mnt/shared/evil');
     assert.notEqual(write.exitCode, 0);
     assert.match(write.output, /Read-only file system/);
@@ -100,6 +88,13 @@ describe('daily use with booted guests', { timeout: 900_000 }, () => {
     await sh(c, 'echo mine > /mnt/own/bash-5.2.037-1-x86_64.pkg.tar.zst && sync');
     await refreshPool(lv, vmPool);
     assert.equal((await downloadVolume(lv, vmPool, 'bash-5.2.037-1-x86_64.pkg.tar.zst')).toString(), 'mine\n');
+    // pacman hands its download folder to the alpm user: the guest's chown works (mapped: kept in xattrs),
+    // while the host folder stays the QEMU user's, mode 0700.
+    assert.equal(await sh(c, 'mkdir /mnt/own/download-x && chown 1000:1000 /mnt/own/download-x && stat -c %u:%g /mnt/own/download-x'), '1000:1000');
+    const qemuUser = Number((await execa('id', ['-u', 'libvirt-qemu'])).stdout);
+    const onHost = await stat(join(t.config.pkgCacheDir, VM, 'download-x'));
+    assert.deepEqual([onHost.uid, onHost.mode & 0o7777], [qemuUser, 0o700]);
+    assert.equal(await sh(c, 'rmdir /mnt/own/download-x && echo gone'), 'gone');
 
     const usage = await t.vms(['cache']);
     assert.equal(usage.exitCode, 0, usage.stderr);
@@ -117,6 +112,7 @@ describe('daily use with booted guests', { timeout: 900_000 }, () => {
     await c.waitFor('VMS-GUEST-UP', 300_000);
     await sh(c, mount9p);
     assert.match((await c.run('touch /mnt/shared/x')).output, /Read-only file system/);
+    assert.deepEqual(await mountsUnder(t.config.pkgCacheDir), []);
   });
 
   test('vms console works from a script, and --log keeps every boot', async () => {
@@ -192,18 +188,33 @@ describe('daily use with booted guests', { timeout: 900_000 }, () => {
     assert.equal((await t.vms(['clipboard', VM, 'on'])).exitCode, 0);
   });
 
-  test('vms view opens remote-viewer titled [domain] name, its header bar in the domain color (screenshot in test-output/)', async () => {
+  test('vms view, run by an unprivileged libvirt user, shows the guest titled [domain] name in the domain color, and no TCP port is open (screenshot in test-output/)', async () => {
+    // SPICE listens nowhere: no TCP socket of the VM's QEMU, and libvirt has no display address to give.
+    const pid = await qemuPid(VM);
+    assert.deepEqual(await listeningTcpSockets(pid), [], `QEMU (pid ${pid}) listens on no TCP port`);
+    const domdisplay = await execa('virsh', ['-c', t.config.uri, 'domdisplay', VM], { reject: false, env: { LC_ALL: 'C' } });
+    assert.doesNotMatch(String(domdisplay.stdout), /:\/\//, 'no display URI');
+
     let display: string;
-    ({ xvfb, display } = await startXvfb());
+    ({ xvfb, display } = await startXvfb('1280x900'));
     const env = { ...t.env, DISPLAY: display };
-    const view = await execa(process.execPath, [CLI, 'view', VM], { env, reject: false });
+    const started = performance.now();
+    const view = await runAsDesktopUser(process.execPath, [CLI, 'view', VM], {
+      DISPLAY: display, HOME: `/home/${DESKTOP_USER}`, PATH: process.env.PATH,
+      VMS_URI: t.env.VMS_URI, VMS_IMAGES_DIR: t.env.VMS_IMAGES_DIR, VMS_ACCEL: t.env.VMS_ACCEL,
+      VMS_CONFIG_DIR: t.env.VMS_CONFIG_DIR, VMS_PKG_CACHE_DIR: t.env.VMS_PKG_CACHE_DIR, VMS_DISPOSABLE_POOL: '0',
+    });
     assert.equal(view.exitCode, 0, String(view.stderr));
     const search = await execa('xdotool', ['search', '--sync', '--onlyvisible', '--name', `${VM}`], { env, timeout: 30_000 });
+    process.stdout.write(`# vms view as ${DESKTOP_USER} to a mapped viewer window: ${Math.round(performance.now() - started)} ms\n`);
     const window = search.stdout.trim().split('\n')[0];
-    const pid = Number((await execa('xdotool', ['getwindowpid', window], { env })).stdout.trim());
-    if (pid > 0) pids.push(pid);
+    const viewer = Number((await execa('xdotool', ['getwindowpid', window], { env })).stdout.trim());
+    if (viewer > 0) pids.push(viewer);
+    assert.equal(await processUid(viewer), Number((await execa('id', ['-u', DESKTOP_USER])).stdout), 'the viewer runs as the unprivileged user');
+    assert.deepEqual((await readFile(`/proc/${viewer}/cmdline`, 'utf8')).split('\0').slice(0, 6),
+      ['virt-viewer', '--connect', t.config.uri, '--attach', '--domain-name', VM]);
     const title = (await execa('xdotool', ['getwindowname', window], { env })).stdout.trim();
-    // remote-viewer always appends the display's number to --title: "[work] name (1)".
+    // virt-viewer shows the domain's <title> and appends the display's number: "[work] name (1)".
     assert.match(title, new RegExp(`^\\[work\\] ${VM}( \\(1\\))?$`));
     // The guest's tty1 on the SPICE display: give it a line to show.
     await sh(c!, 'echo "vms view: $(hostname) on the SPICE display" > /dev/tty1');
@@ -214,6 +225,7 @@ describe('daily use with booted guests', { timeout: 900_000 }, () => {
     // The header bar is in the work color, #2563eb (rgb 37,99,235), through GTK CSS.
     const pixel = (await execa('convert', [shot, '-format', '%[pixel:p{300,10}]', 'info:'])).stdout;
     assert.match(pixel, /^s?rgb\(37,99,235\)$/, `header bar pixel: ${pixel}`);
+    assert.deepEqual(await listeningTcpSockets(pid), [], 'still no TCP port with a viewer attached');
   });
 
   test('preloaded disposables: hidden, taken at once, replaced in the background, retired by a template update', async () => {

@@ -4,40 +4,24 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
+import { viewerArgs } from '../../main/engine/viewer.js';
 import { VmsService } from '../../main/ipc/service.js';
 import { runTrayAction } from '../../main/tray/actions.js';
 import { makeTestEngine, testGuestImage, type TestEngine } from '../helpers/engine-fixture.js';
+import { DESKTOP_USER, listeningTcpSockets, qemuPid, startXvfb, type Xvfb } from '../helpers/display.js';
 import { startAndConnect } from '../helpers/guest.js';
 import type { SerialConsole } from '../helpers/serial-console.js';
 
 /**
- * The tray's "Open viewer" on a booted TCG guest: remote-viewer opens under Xvfb with the window title
- * `[domain] name`, and a screenshot of the X screen shows its window with the guest's display.
+ * The tray's "Open viewer" on a booted TCG guest: virt-viewer attaches through libvirt (SPICE listens on no
+ * port) and opens under Xvfb with the window title `[domain] name`, and a screenshot of the X screen shows
+ * its window with the guest's display; the SPICE USB redirection channels come up through libvirt too.
  */
 
 const OUTPUT = join(new URL('../../../', import.meta.url).pathname, 'test-output');
 const tag = randomBytes(2).toString('hex');
 const TEMPLATE = `vw${tag}-tpl`;
 const VM = `vw${tag}-mail`;
-
-/** Starts Xvfb on a display it picks itself (-displayfd); black root, so an empty screen is all black. */
-function launchXvfb() {
-  return execa('Xvfb', ['-displayfd', '3', '-screen', '0', '1600x1000x24', '-nolisten', 'tcp', '-br'], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], reject: false });
-}
-
-async function startXvfb(): Promise<{ xvfb: ReturnType<typeof launchXvfb>; display: string }> {
-  const xvfb = launchXvfb();
-  const number = await new Promise<string>((resolve, reject) => {
-    let text = '';
-    const fd3 = xvfb.stdio[3] as NodeJS.ReadableStream;
-    fd3.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      if (text.includes('\n')) resolve(text.trim());
-    });
-    void xvfb.then((result) => reject(new Error(`Xvfb ended: ${String(result.stderr)}`)));
-  });
-  return { xvfb, display: `:${number}` };
-}
 
 /** The share of pixels that are not black in a region of a PNG (ImageMagick). */
 async function litShare(png: string, geometry: string): Promise<number> {
@@ -48,7 +32,7 @@ async function litShare(png: string, geometry: string): Promise<number> {
 describe('Open viewer', { timeout: 600_000 }, () => {
   let env: TestEngine;
   let serial: SerialConsole | undefined;
-  let xvfb: ReturnType<typeof launchXvfb> | undefined;
+  let xvfb: Xvfb | undefined;
   let display = '';
   let viewerPid: number | undefined;
 
@@ -70,7 +54,7 @@ describe('Open viewer', { timeout: 600_000 }, () => {
     await env?.cleanup();
   });
 
-  it('opens remote-viewer on the guest’s SPICE display, titled [domain] name', async () => {
+  it('opens virt-viewer on the guest’s SPICE display through libvirt, titled [domain] name; no TCP port is open', async () => {
     const started = performance.now();
     serial = await startAndConnect(env.engine, VM, 300_000);
     process.stdout.write(`# the TCG guest booted in ${Math.round((performance.now() - started) / 1000)} s\n`);
@@ -85,7 +69,14 @@ describe('Open viewer', { timeout: 600_000 }, () => {
     await execa('import', ['-window', 'root', empty], { env: { ...process.env, DISPLAY: display } });
     assert.equal(await litShare(empty, '1600x1000+0+0'), 0);
 
+    // SPICE listens nowhere: no TCP socket of the VM's QEMU, and libvirt has no display address to give.
+    const pid = await qemuPid(VM);
+    assert.deepEqual(await listeningTcpSockets(pid), [], `QEMU (pid ${pid}) listens on no TCP port`);
+    const domdisplay = await execa('virsh', ['-c', env.config.uri, 'domdisplay', VM], { reject: false, env: { LC_ALL: 'C' } });
+    assert.doesNotMatch(String(domdisplay.stdout), /:\/\//, 'no display URI');
+
     let opened: Awaited<ReturnType<VmsService['openViewer']>> | undefined;
+    const clicked = performance.now();
     const errors: string[] = [];
     // The tray's own action, on the service the tray uses.
     await runTrayAction({ id: 'view', vm: VM }, {
@@ -101,16 +92,16 @@ describe('Open viewer', { timeout: 600_000 }, () => {
       quit: () => assert.fail('no quit expected'),
     });
     assert.deepEqual(errors, []);
-    assert.ok(opened?.pid, 'remote-viewer was started');
+    assert.ok(opened?.pid, 'virt-viewer was started');
     viewerPid = opened.pid;
     assert.equal(opened.title, `[work] ${VM}`);
-    assert.match(opened.uri, /^spice:\/\/127\.0\.0\.1:\d+$/);
     const cmdline = (await readFile(`/proc/${viewerPid}/cmdline`, 'utf8')).split('\0');
-    assert.deepEqual(cmdline.slice(0, 4), ['remote-viewer', '--title', `[work] ${VM}`, opened.uri]);
+    assert.deepEqual(cmdline.slice(0, 6), ['virt-viewer', ...viewerArgs(env.config.uri, VM)]);
 
     const xenv = { ...process.env, DISPLAY: display };
-    // remote-viewer adds the monitor number to the title it is given: `[work] name (1)`.
+    // virt-viewer shows the domain's <title> and adds the monitor number: `[work] name (1)`.
     const search = await execa('xdotool', ['search', '--sync', '--onlyvisible', '--name', `^\\[work\\] ${VM}`], { env: xenv, timeout: 60_000 });
+    process.stdout.write(`# Open viewer to a mapped window: ${Math.round(performance.now() - clicked)} ms\n`);
     const window = String(search.stdout).split('\n')[0];
     const title = String((await execa('xdotool', ['getwindowname', window], { env: xenv })).stdout);
     assert.match(title, new RegExp(`^\\[work\\] ${VM}( \\(1\\))?$`));
@@ -143,5 +134,26 @@ describe('Open viewer', { timeout: 600_000 }, () => {
     process.stdout.write(`# viewer window body ${body}: ${(dark * 100).toFixed(1)} % lit with the guest console cleared, ${(lit * 100).toFixed(1)} % after the guest wrote to it; ${shot}\n`);
     assert.ok(dark < 0.01, `the cleared guest console is dark in the viewer (${(dark * 100).toFixed(1)} % lit)`);
     assert.ok(lit - dark > 0.05, `the guest's text shows in the viewer (${(lit * 100).toFixed(1)} % lit)`);
+  });
+
+  it('gives the unprivileged user’s viewer both USB redirection channels, each connection handed out by libvirt', async () => {
+    // SPICE takes one client at a time: the tray's viewer makes room first.
+    if (viewerPid) process.kill(viewerPid);
+    viewerPid = undefined;
+    const viewer = execa('runuser', ['-u', DESKTOP_USER, '--', 'env', '-i', `DISPLAY=${display}`, `HOME=/home/${DESKTOP_USER}`, 'LC_ALL=C',
+      'virt-viewer', '--spice-debug', ...viewerArgs(env.config.uri, VM)], { reject: false, timeout: 90_000, all: true });
+    let log = '';
+    viewer.all!.on('data', (chunk: Buffer) => { log += chunk.toString(); });
+    const channelsUp = () => [0, 1].every((id) => log.includes(`usbredir-9:${id}: channel up`));
+    try {
+      for (let waited = 0; waited < 60_000 && !channelsUp(); waited += 250) await new Promise((resolve) => setTimeout(resolve, 250));
+      assert.ok(channelsUp(), `both usbredir channels connect:\n${log.split('\n').filter((l) => l.includes('usbredir')).slice(0, 20).join('\n')}`);
+      // spice-gtk asks virt-viewer for each channel's connection, which virt-viewer gets from libvirt.
+      assert.match(log, /usbredir-9:0: requesting fd/);
+      assert.match(log, /usbredir-9:1: requesting fd/);
+    } finally {
+      viewer.kill();
+      await viewer;
+    }
   });
 });

@@ -8,24 +8,28 @@ import { resolveConfig } from '../../main/engine/config.js';
 import { makeContext } from '../../main/engine/context.js';
 import { guestKernelUp, isPoolMember, metadataSetXml, parseDomstats, poolCanServe, stateReason, vcpuBusy } from '../../main/engine/disposable-pool.js';
 import { textColorOn, viewerCss } from '../../main/engine/viewer-color.js';
+import { viewerArgs, viewerTitle } from '../../main/engine/viewer.js';
+import { viewerEnv } from '../../main/app/viewer.js';
 import { vmNameProblem } from '../../main/engine/names.js';
 import type { VmInfo } from '../../main/engine/types.js';
 import { vmDomainSpec } from '../../main/engine/vm-create.js';
 import { buildDomainXml } from '../../main/engine/xml/domain-build.js';
 import { editDomainXml, setClipboard, setSharedFolderSource } from '../../main/engine/xml/domain-edit.js';
 import { readDomain } from '../../main/engine/xml/domain-read.js';
-import { find, parseXml } from '../../main/engine/xml/tree.js';
+import { child, childElements, find, parseXml } from '../../main/engine/xml/tree.js';
 
 const ctx = makeContext(resolveConfig({ defaultMemoryMiB: 2048 }, { VMS_ACCEL: 'tcg', VMS_PKG_CACHE_DIR: '/srv/pkg', VMS_IMAGES_DIR: '/images' }));
 
-test('every VM gets the pacman caches over 9p, the shared one read-only, valid per libvirt', async () => {
+test('every VM gets the pacman caches over 9p, the shared one read-only, without shared memory; valid per libvirt', async () => {
   const xml = buildDomainXml(vmDomainSpec(ctx, 'mail', { kind: 'appvm', label: 'work', template: 'arch' }, { memoryMiB: 1024, vcpus: 1, rootVolume: 'mail.root.qcow2', homeVolume: 'mail.home.abc123.qcow2' }));
   const vm = readDomain(xml)!;
   assert.deepEqual(vm.sharedFolders, [{ tag: 'pkg-shared', source: '/srv/pkg/shared' }, { tag: 'pkg-vm', source: '/srv/pkg/mail' }]);
   const domain = parseXml(xml);
-  const shares = find(domain, 'devices')!.children.filter((c) => typeof c === 'object' && c.name === 'filesystem') as Array<{ children: Array<{ name?: string }> }>;
-  assert.deepEqual(shares.map((f) => f.children.some((c) => c.name === 'readonly')), [true, false], 'libvirt makes only the shared cache read-only');
-  assert.equal(find(domain, 'memoryBacking'), undefined, '9p needs no shared guest memory');
+  const folders = childElements(find(domain, 'devices')!, 'filesystem');
+  assert.deepEqual(folders.map((f) => f.attrs), [{ type: 'mount', accessmode: 'mapped' }, { type: 'mount', accessmode: 'mapped' }]);
+  assert.deepEqual(folders.map((f) => Boolean(child(f, 'readonly'))), [true, false], 'only the shared cache is read-only');
+  assert.deepEqual(folders.map((f) => child(f, 'driver')), [undefined, undefined], 'no virtiofs driver: 9p is the default');
+  assert.equal(find(domain, 'memoryBacking'), undefined, '9p needs no memory shared with another process');
   assert.deepEqual(vm.disks.map((d) => [d.target, d.pool, d.volume]), [['vda', 'vms', 'mail.root.qcow2'], ['vdb', 'vms', 'mail.home.abc123.qcow2']]);
   const dir = await mkdtemp(join(tmpdir(), 'vms-fs-'));
   try {
@@ -44,11 +48,16 @@ test('the name of the shared cache folder cannot be a VM name', () => {
   assert.match(vmNameProblem('shared') ?? '', /reserved/);
 });
 
-test('the clipboard mutator turns SPICE copy and paste off and on, and the reader sees it', () => {
+test('SPICE listens nowhere, and the clipboard mutator turns copy and paste off and on with that graphics element', () => {
   const xml = buildDomainXml(vmDomainSpec(ctx, 'mail', { kind: 'appvm', label: 'work' }, { memoryMiB: 1024, vcpus: 1, rootVolume: 'mail.root.qcow2' }));
+  const graphics = find(parseXml(xml), 'devices', 'graphics')!;
+  assert.deepEqual(graphics.attrs, { type: 'spice' }, 'no port, no autoport, no listen address');
+  assert.deepEqual(childElements(graphics, 'listen').map((l) => l.attrs), [{ type: 'none' }]);
+  assert.equal(readDomain(xml)!.clipboard, true);
   const off = editDomainXml(xml, setClipboard(false));
   assert.equal(readDomain(off)!.clipboard, false);
   assert.equal((off.match(/<clipboard /g) ?? []).length, 1);
+  assert.deepEqual(childElements(find(parseXml(off), 'devices', 'graphics')!, 'listen').map((l) => l.attrs), [{ type: 'none' }], 'the switch keeps the listen element');
   assert.equal(readDomain(editDomainXml(off, setClipboard(true)))!.clipboard, true);
 });
 
@@ -104,6 +113,24 @@ test('the viewer’s header bar takes the domain color, with readable text', () 
   assert.match(css, /^@import url\("file:\/\/\/home\/u\/\.config\/gtk-3\.0\/gtk\.css"\);$/m, 'the user’s own CSS still applies');
   assert.match(css, /headerbar, headerbar:backdrop[^{]*\{[^}]*background: #2563eb;[^}]*color: #ffffff;/);
   assert.throws(() => viewerCss('red; } * { color: red'), /not a color/);
+});
+
+test('the viewer attaches through libvirt by domain name, and its title is the domain’s own', () => {
+  assert.deepEqual(viewerArgs('qemu:///system', 'mail'), ['--connect', 'qemu:///system', '--attach', '--domain-name', 'mail']);
+  const xml = buildDomainXml(vmDomainSpec(ctx, 'mail', { kind: 'appvm', label: 'work' }, { memoryMiB: 1024, vcpus: 1, rootVolume: 'mail.root.qcow2' }));
+  assert.equal(find(parseXml(xml), 'title')?.children[0], viewerTitle({ name: 'mail', meta: { kind: 'appvm', label: 'work' } }));
+  assert.equal(viewerTitle({ name: 'mail', meta: { kind: 'appvm', label: 'work' } }), '[work] mail');
+});
+
+test('the tray’s viewer gets neither Electron’s nor the AppImage’s variables', () => {
+  const env = viewerEnv({
+    HOME: '/home/u', DISPLAY: ':0', ELECTRON_RUN_AS_NODE: '1', CHROME_DESKTOP: 'vms.desktop',
+    APPDIR: '/tmp/.mount_vmsX', APPIMAGE: '/home/u/vms.AppImage', ARGV0: 'vms', OWD: '/home/u',
+    LD_LIBRARY_PATH: '/tmp/.mount_vmsX/usr/lib', PATH: '/tmp/.mount_vmsX:/usr/local/bin:/usr/bin',
+    XDG_DATA_DIRS: '/tmp/.mount_vmsX/usr/share:/usr/share',
+  });
+  assert.deepEqual(env, { HOME: '/home/u', DISPLAY: ':0', PATH: '/usr/local/bin:/usr/bin', XDG_DATA_DIRS: '/usr/share' });
+  assert.deepEqual(viewerEnv({ PATH: '/usr/bin', LD_LIBRARY_PATH: '/opt/lib' }), { PATH: '/usr/bin', LD_LIBRARY_PATH: '/opt/lib' }, 'outside an AppImage nothing else changes');
 });
 
 test('only a disposable the filler paused is ready: libvirt shows one it is still starting as paused too', () => {

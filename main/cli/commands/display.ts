@@ -5,13 +5,13 @@ import type { Command } from '../command.js';
 
 export const view: Command = {
   name: 'view',
-  summary: 'Open the VM’s SPICE display in remote-viewer',
+  summary: 'Open the VM’s SPICE display in virt-viewer, through libvirt',
   usage: 'NAME',
   positionals: { min: 1, max: 1, names: ['NAME'] },
   async run({ engine, io }, { positionals: [name] }) {
     // openViewer colors the header bar, for the tray and the command line alike.
-    const { uri } = await openViewer(engine, name);
-    io.out(`Opened ${uri} for "${name}".`);
+    const { title } = await openViewer(engine, name);
+    io.out(`Opened the display of "${name}" (window "${title}").`);
   },
 };
 

@@ -142,16 +142,6 @@ export async function dumpXmlMany(lv: Libvirt, names: string[]): Promise<Map<str
   return found;
 }
 
-/** The display URI (`spice+unix://…`, `spice://…`), or undefined when the domain is not running. */
-export async function domainDisplay(lv: Libvirt, name: string): Promise<string | undefined> {
-  const out = await lv.run(['domdisplay', name]);
-  return out.trim() || undefined;
-}
-
-export async function ttyConsole(lv: Libvirt, name: string): Promise<string> {
-  return (await lv.run(['ttyconsole', name])).trim();
-}
-
 export async function attachDevice(lv: Libvirt, name: string, xml: string, options: { live: boolean; config: boolean }): Promise<void> {
   await lv.withXmlFile(xml, (file) => lv.run(['attach-device', name, file, ...(options.live ? ['--live'] : []), ...(options.config ? ['--config'] : [])]));
 }

@@ -8,7 +8,7 @@ import { planPrune } from '../pkg-versions.js';
 import type { SharedFolderSpec } from '../xml/domain-build.js';
 
 /**
- * The pacman package caches every VM mounts (9p):
+ * The pacman package caches every VM mounts over virtio-9p:
  *
  *   <pkgCacheDir>/shared/   the host's shared cache: tag `pkg-shared`, read-only in every guest (libvirt
  *                           enforces it), written by template builds on the host

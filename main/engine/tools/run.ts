@@ -12,7 +12,7 @@ const PACKAGES: Record<string, string> = {
   virsh: 'libvirt',
   'qemu-img': 'qemu-img',
   'mkfs.ext4': 'e2fsprogs',
-  'remote-viewer': 'virt-viewer',
+  'virt-viewer': 'virt-viewer',
 };
 
 function firstLine(text: string): string {

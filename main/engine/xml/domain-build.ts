@@ -72,28 +72,41 @@ export function interfaceElement(network: NetworkSpec): XmlElement | undefined {
 }
 
 export function graphicsElement(clipboard: boolean): XmlElement {
-  // SPICE on loopback only: the viewer runs on the same desktop.
-  return el('graphics', { type: 'spice', autoport: 'yes', listen: '127.0.0.1' },
-    el('listen', { type: 'address', address: '127.0.0.1' }),
+  // SPICE listens nowhere, neither on a TCP port (any local process could take the screen and keyboard)
+  // nor on a socket file (every QEMU runs as the same user and could reach it): a viewer gets a connection
+  // only from libvirt (virt-viewer --attach, virDomainOpenGraphicsFD), so only those libvirt lets manage
+  // the VM see it.
+  return el('graphics', { type: 'spice' },
+    el('listen', { type: 'none' }),
     el('clipboard', { copypaste: clipboard ? 'yes' : 'no' }));
 }
 
+/**
+ * A host folder over virtio-9p, built into QEMU (virtiofs would need virtiofsd, shared guest memory and a
+ * read-only mount on the host, since libvirt refuses virtiofs `<readonly/>`).
+ */
 function sharedFolderElement(folder: SharedFolderSpec): XmlElement {
-  // 9p, built into QEMU: libvirt enforces <readonly/> for it (it refuses that for virtiofs before 11.x,
-  // and virtiofs needs a virtiofsd the host may not have) and it needs no shared guest memory.
-  return el('filesystem', { type: 'mount', accessmode: 'passthrough' },
+  // mapped, not passthrough: QEMU runs as the unprivileged QEMU user, so under passthrough every file the
+  // guest's root creates fails with EPERM (QEMU cannot give it the guest's owner). mapped keeps the guest's
+  // owner and mode in user.virtfs.* extended attributes and creates plain 0600/0700 files owned by the
+  // QEMU user on the host, so no guest can plant a set-uid or root-owned file there.
+  return el('filesystem', { type: 'mount', accessmode: 'mapped' },
     el('source', { dir: folder.source }),
     el('target', { dir: folder.tag }),
     folder.readOnly && el('readonly'));
 }
 
+/** The domain's `<title>`, which virt-viewer shows as its window title: `[work] mail`. Pure. */
+export function domainTitle(label: string, name: string): string {
+  return `[${label}] ${name}`;
+}
+
 export function buildDomainTree(spec: DomainSpec): XmlElement {
   const sharedFolders = spec.sharedFolders ?? [];
-  const title = `[${spec.meta.label}] ${spec.name}`;
   return el('domain', { type: spec.accel === 'kvm' ? 'kvm' : 'qemu' },
     el('name', {}, spec.name),
     spec.uuid ? el('uuid', {}, spec.uuid) : undefined,
-    el('title', {}, title),
+    el('title', {}, domainTitle(spec.meta.label, spec.name)),
     el('metadata', {}, metadataElement(spec.meta)),
     el('memory', { unit: 'MiB' }, String(spec.memoryMiB)),
     el('currentMemory', { unit: 'MiB' }, String(spec.memoryMiB)),
