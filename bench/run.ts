@@ -1,12 +1,15 @@
 /**
  * `npm run bench`: how long vms takes for what users do most, beside what they would use instead.
  * Each figure is the median of BENCH_RUNS (default 5) runs of the real `vms` command line on the real
- * libvirtd, with the source holding each of BENCH_SIZES GiB (default 1,8) of written data.
+ * libvirtd, as the desktop user (run as root, `vms` runs as VMS_TEST_USER, default vmstest), with the
+ * source holding each of BENCH_SIZES GiB (default 1,8) of written data, after the page cache was dropped
+ * (as root) before each run. Beside each time: how many virsh processes the operation starts.
  * Other benchmark sections (template build, disposable pool, memory) live in bench/*.ts and register here.
  */
 import { execa } from 'execa';
 import { join } from 'node:path';
-import { makeTestEngine, type TestEngine } from '../test/helpers/engine-fixture.js';
+import { writeFile } from 'node:fs/promises';
+import { bootableBlank, makeTestEngine, type TestEngine } from '../test/helpers/engine-fixture.js';
 import { extraSections } from './sections.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -34,20 +37,34 @@ export async function medianOf(measure: () => Promise<unknown>, reset: () => Pro
   return median(times);
 }
 
-async function vmsOk(t: TestEngine, args: string[]): Promise<string> {
-  const run = await t.vms(args);
+async function vmsOk(t: TestEngine, args: string[], env?: NodeJS.ProcessEnv): Promise<string> {
+  const run = await t.vms(args, { env });
   if (run.exitCode !== 0) throw new Error(`vms ${args.join(' ')} failed: ${run.stderr}`);
-  return run.stdout;
+  return env?.VMS_TRACE ? run.stderr : run.stdout;
+}
+
+/** A cold start for the next run: the page cache is dropped (root only; elsewhere a warm cache is measured). */
+async function dropCaches(): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  await execa('sync');
+  await writeFile('/proc/sys/vm/drop_caches', '3\n');
+}
+
+/** How many virsh processes one run of the command starts (VMS_TRACE lists each). */
+async function virshProcesses(t: TestEngine, args: string[], reset: () => Promise<unknown>): Promise<number> {
+  const trace = await vmsOk(t, args, { VMS_TRACE: '1' });
+  await reset();
+  return trace.split('\n').filter((line) => /^\[vms\] \d+ ms {2}virsh /.test(line)).length;
 }
 
 async function sizeSection(gib: number): Promise<Record<string, number>> {
   const t = await makeTestEngine(`bench${gib}`);
   try {
-    const image = join(t.imagesDir, 'data.qcow2');
-    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', image, `${gib + 4}G`]);
+    const image = join(t.scratch, 'data.qcow2');
+    await bootableBlank(image, `${gib + 4}G`);
     process.stderr.write(`  writing ${gib} GiB of data…\n`);
-    // qemu-io writes at most 2 GiB per request: one request per GiB.
-    await execa('qemu-io', ['-f', 'qcow2', ...Array.from({ length: gib }, (_, i) => ['-c', `write -P 0x5a ${i}G 1G`]).flat(), image]);
+    // qemu-io writes at most 2 GiB per request: one request per GiB, after the partition table.
+    await execa('qemu-io', ['-f', 'qcow2', ...Array.from({ length: gib }, (_, i) => ['-c', `write -P 0x5a ${i + 1}G 1G`]).flat(), image]);
     // Names of their own, so a benchmark never meets another run's VMs on the same libvirtd.
     const id = Math.random().toString(36).slice(2, 6);
     const [tpl, src, vc, full, app, linked] = ['tpl', 'src', 'vc', 'full', 'app', 'linked'].map((n) => `b${id}-${n}`);
@@ -55,26 +72,29 @@ async function sizeSection(gib: number): Promise<Record<string, number>> {
     await vmsOk(t, ['create', src, '--template', tpl, '--standalone']);
     const uri = t.config.uri;
     const results: Record<string, number> = {};
+    await dropCaches();
 
     process.stderr.write('  virt-clone --auto-clone…\n');
     results['virt-clone --auto-clone'] = await medianOf(
-      () => execa('virt-clone', ['--connect', uri, '--original', src, '--name', vc, '--auto-clone'], { env: { ...process.env, LANG: 'C' } }),
+      () => execa('virt-clone', ['--connect', uri, '--original', src, '--name', vc, '--auto-clone'], { env: { ...process.env, LC_ALL: 'C' } }),
       async () => {
-        const xml = (await execa('virsh', ['-c', uri, 'dumpxml', vc])).stdout;
-        await execa('virsh', ['-c', uri, 'undefine', '--nvram', vc]);
-        for (const [, file] of xml.matchAll(/<source file='([^']+)'/g)) await execa('rm', ['-f', file]);
+        await execa('virsh', ['-c', uri, 'undefine', '--nvram', '--remove-all-storage', vc], { env: { LC_ALL: 'C' } });
+        await dropCaches();
       });
+    const reset = (name: string) => async () => { await vmsOk(t, ['delete', name, '--yes', '--force']); await dropCaches(); };
     process.stderr.write('  vms clone --full…\n');
-    results['vms clone --full'] = await medianOf(() => vmsOk(t, ['clone', src, full, '--full']), () => vmsOk(t, ['delete', full, '--yes']));
+    results['vms clone --full'] = await medianOf(() => vmsOk(t, ['clone', src, full, '--full']), reset(full));
     process.stderr.write('  vms create…\n');
-    results['vms create'] = await medianOf(() => vmsOk(t, ['create', app, '--template', tpl]), () => vmsOk(t, ['delete', app, '--yes']));
+    results['vms create'] = await medianOf(() => vmsOk(t, ['create', app, '--template', tpl]), reset(app));
+    results['  virsh processes: vms create'] = await virshProcesses(t, ['create', app, '--template', tpl], reset(app));
     process.stderr.write('  vms clone (linked)…\n');
-    results['vms clone (linked)'] = await medianOf(() => vmsOk(t, ['clone', src, linked]), () => vmsOk(t, ['delete', linked, '--yes']));
+    results['vms clone (linked)'] = await medianOf(() => vmsOk(t, ['clone', src, linked]), reset(linked));
+    results['  virsh processes: vms clone (linked)'] = await virshProcesses(t, ['clone', src, linked], reset(linked));
     process.stderr.write('  vms disposable…\n');
     let last = '';
     results['vms disposable (to running)'] = await medianOf(
       async () => { last = JSON.parse(await vmsOk(t, ['disposable', '--template', tpl, '--json'])).name; },
-      () => vmsOk(t, ['kill', last]));
+      async () => { await vmsOk(t, ['kill', last]); await dropCaches(); });
     return results;
   } finally {
     await t.cleanup();
@@ -86,13 +106,15 @@ function seconds(value: number): string {
 }
 
 async function main(): Promise<void> {
+  // As the desktop user: the fixture's `vms` runs through runuser when this process is root.
+  if (process.getuid?.() === 0) process.env.VMS_TEST_USER ??= 'vmstest';
   const rows = new Map<string, Record<number, number>>();
   for (const gib of SIZES) {
     process.stderr.write(`Source with ${gib} GiB written (${RUNS} runs each):\n`);
     for (const [name, value] of Object.entries(await sizeSection(gib))) rows.set(name, { ...rows.get(name), [gib]: value });
   }
   const header = ['operation (median)', ...SIZES.map((g) => `${g} GiB`)];
-  const lines = [header, ...[...rows].map(([name, bySize]) => [name, ...SIZES.map((g) => seconds(bySize[g]))])];
+  const lines = [header, ...[...rows].map(([name, bySize]) => [name, ...SIZES.map((g) => (name.includes('virsh processes') ? String(bySize[g]) : seconds(bySize[g])))])];
   const virtClone = rows.get('virt-clone --auto-clone')!;
   for (const name of ['vms clone (linked)', 'vms create', 'vms clone --full']) {
     lines.push([`virt-clone ÷ ${name}`, ...SIZES.map((g) => `${(virtClone[g] / rows.get(name)![g]).toFixed(1)}×`)]);

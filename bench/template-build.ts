@@ -27,7 +27,7 @@ export const templateBuildSection: BenchSection = {
       const builds: number[] = [];
       for (let i = 0; i < Math.min(RUNS, 3); i++) {
         const start = performance.now();
-        const run = await t.vms(['template', 'build', `arch${i}`, '--pacman-conf', pacmanConf, '--disk-size', '20G']);
+        const run = await t.vms(['template', 'build', `arch${i}`, '--pacman-conf', pacmanConf, '--disk-size', '20G'], { asRoot: true });
         if (run.exitCode !== 0) throw new Error(run.stderr);
         builds.push((performance.now() - start) / 1000);
       }

@@ -20,6 +20,7 @@ test('libvirt’s (English, LC_ALL=C) messages map to typed kinds', () => {
   assert.equal(classifyLibvirtError("error: operation failed: pool 'vms' already exists with uuid 1"), 'exists');
   assert.equal(classifyLibvirtError('error: Requested operation is not valid: network is already active'), 'active');
   assert.equal(classifyLibvirtError('error: Requested operation is not valid: domain is not running'), 'inactive');
+  assert.equal(classifyLibvirtError("error: internal error: pool 'vms' has asynchronous jobs running."), 'busy');
   assert.equal(classifyLibvirtError('error: internal error: something else'), 'failed');
 });
 

@@ -89,9 +89,17 @@ export async function deleteDirPool(lv: Libvirt, pool: string): Promise<void> {
   if (failed) throw failed.error;
 }
 
-/** Re-reads the pool's folder, so files libvirt itself made outside the volume API (NVRAM, logs) show as volumes. */
+/**
+ * Re-reads the pool's folder, so files libvirt itself made outside the volume API (NVRAM, logs) show as
+ * volumes. While libvirtd still writes a volume (a copy, even one whose command was killed) it refuses
+ * refreshes: then the pool stays as libvirt last saw it, and what is missed shows next time.
+ */
 export async function refreshPool(lv: Libvirt, pool: string): Promise<void> {
-  await lv.run(['pool-refresh', pool]);
+  try {
+    await lv.run(['pool-refresh', pool]);
+  } catch (error) {
+    if (!isLibvirtError(error, 'busy')) throw error;
+  }
 }
 
 /** Every volume of a pool with its backing file, from libvirt's volume XML (two virsh processes). */
