@@ -82,7 +82,7 @@ describe('VMs with booted guests', { timeout: 900_000 }, () => {
     assert.equal(clone.meta.kind, 'appvm');
     assert.notEqual(clone.uuid, (await t.engine.info(W1)).uuid);
 
-    const [a, b] = await Promise.all([startAndConnect(t.engine, W1), startAndConnect(t.engine, W2)]);
+    const [a, b] = await Promise.all([startAndConnect(t.engine, W1, 300_000), startAndConnect(t.engine, W2, 300_000)]);
     open(a); open(b);
     assert.equal(await sh(b, 'cat /home/note'), 'kept', 'the clone starts with the source’s data');
     await sh(a, 'echo a > /home/only-a && sync');
@@ -90,7 +90,7 @@ describe('VMs with booted guests', { timeout: 900_000 }, () => {
     a.close(); b.close();
     await Promise.all([t.engine.stop(W1), t.engine.stop(W2)]);
 
-    const [a2, b2] = await Promise.all([startAndConnect(t.engine, W1), startAndConnect(t.engine, W2)]);
+    const [a2, b2] = await Promise.all([startAndConnect(t.engine, W1, 300_000), startAndConnect(t.engine, W2, 300_000)]);
     open(a2); open(b2);
     assert.equal(await guestHasFile(a2, '/home/only-a'), true);
     assert.equal(await guestHasFile(a2, '/home/only-b'), false);

@@ -147,7 +147,7 @@ export async function copyVolume(lv: Libvirt, pool: string, source: string, spec
     void volumeInfo(lv, pool, spec.name).then((v) => v && onProgress(Math.min(99, (v.allocation / total) * 100)), () => undefined);
   }, 500) : undefined;
   try {
-    await lv.withXmlFile(buildVolumeXml({ ...spec, capacity: 0 }), (file) => lv.run(['vol-create-from', pool, file, source, '--inputpool', pool]));
+    await lv.withXmlFile(buildVolumeXml({ ...spec, capacity: 0 }), (file) => lv.run(['vol-create-from', pool, file, source, '--inputpool', pool], { ownProcess: true }));
     onProgress?.(100);
   } finally {
     if (timer) clearInterval(timer);
@@ -171,7 +171,7 @@ export async function uploadVolume(lv: Libvirt, pool: string, name: string, file
     void volumeInfo(lv, pool, name).then((v) => v && onProgress(Math.min(99, (v.allocation / size) * 100)), () => undefined);
   }, 500) : undefined;
   try {
-    await lv.run(['vol-upload', '--pool', pool, name, file]);
+    await lv.run(['vol-upload', '--pool', pool, name, file], { ownProcess: true });
     onProgress?.(100);
   } finally {
     if (timer) clearInterval(timer);
