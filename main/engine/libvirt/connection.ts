@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, ExecaError } from 'execa';
 import { VmsError } from '../errors.js';
-import { libvirtError } from './errors.js';
+import { LibvirtError, libvirtError } from './errors.js';
 import { VirshShell, VirshShellError } from './virsh-shell.js';
 
 /**
@@ -88,9 +88,13 @@ export class Libvirt {
         const results = await this.shell.exec(lines);
         return results.map((r) => ({ stdout: r.stdout.replace(/^\n/, '').trimEnd(), error: r.stderr ? libvirtError(this.uri, r.stderr) : undefined }));
       } catch (error) {
-        if (!(error instanceof VirshShellError) && (error as { code?: string }).code !== 'ENOENT') throw error;
-        // The shell died (libvirtd restarted, virsh missing): one process for this batch says why.
         this.shell = undefined;
+        // Sent but unanswered: they may have run, and running them twice could do harm (create twice).
+        if (error instanceof VirshShellError && error.afterWrite) {
+          throw new LibvirtError('failed', `libvirt's answer to ${commands.map((c) => c[0]).join(', ')} was lost (virsh ended): check with \`vms list\` and try again.`, { cause: error });
+        }
+        // virsh could not start: one process for this batch says why.
+        if (!(error instanceof VirshShellError) && (error as { code?: string }).code !== 'ENOENT') throw error;
       } finally {
         trace(started, `shell: ${commands.map((c) => c[0]).join(', ')}`);
       }

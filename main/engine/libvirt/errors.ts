@@ -32,7 +32,7 @@ export function isLibvirtError(error: unknown, kind?: LibvirtErrorKind): error i
 export function classifyLibvirtError(stderr: string): LibvirtErrorKind {
   if (/failed to connect to the hypervisor|Failed to connect socket|Connection refused|Cannot recv data|End of file while reading data|unable to connect to server|Permission denied.*sock|authentication (unavailable|failed)|no connection driver/i.test(stderr)) return 'unreachable';
   if (/not found|no (domain|network|nwfilter|storage pool|storage vol) with matching|failed to get (domain|vol|pool|network)|Network filter not found/i.test(stderr)) return 'not-found';
-  if (/already exists|already in use|is already defined|Network is already in use by interface/i.test(stderr)) return 'exists';
+  if (/already exists|exists already|already in use|is already defined|Network is already in use by interface/i.test(stderr)) return 'exists';
   if (/is not running|not active|isn't active|domain is not running|storage pool .* is not active|Requested operation is not valid: .* is not active/i.test(stderr)) return 'inactive';
   if (/already active|is already running|domain is already running/i.test(stderr)) return 'active';
   if (/Failed to get ".*" lock|Is another process using the image|another job|cannot acquire state change lock|Device or resource busy|asynchronous jobs running|still being allocated/i.test(stderr)) return 'busy';

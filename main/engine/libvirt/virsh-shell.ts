@@ -20,7 +20,12 @@ export interface ShellResult {
 
 const PROMPT = 'virsh # ';
 
-export class VirshShellError extends Error {}
+export class VirshShellError extends Error {
+  /** True when the commands were already written: they may have run, so they must not be sent again. */
+  constructor(message: string, readonly afterWrite = false) {
+    super(message);
+  }
+}
 
 export class VirshShell {
   private child: ChildProcess | undefined;
@@ -46,7 +51,9 @@ export class VirshShell {
   }
 
   private start(): ChildProcess {
-    const child = spawn('virsh', ['-q', '-c', this.uri], { env: { ...process.env, LC_ALL: 'C', TERM: 'dumb' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    // Readline echoes each command; on an 80-column dumb terminal it scrolls long lines and mangles the
+    // echo, so the terminal is made as wide as any command.
+    const child = spawn('virsh', ['-q', '-c', this.uri], { env: { ...process.env, LC_ALL: 'C', TERM: 'dumb', COLUMNS: '1000000', LINES: '1000' }, stdio: ['pipe', 'pipe', 'pipe'] });
     child.stdout!.setEncoding('utf8');
     child.stderr!.setEncoding('utf8');
     child.stdout!.on('data', (chunk: string) => { this.stdout += chunk; this.waiter?.(); });
@@ -98,7 +105,7 @@ export class VirshShell {
           resolve();
         } else if (this.dead) {
           this.waiter = undefined;
-          reject(this.dead);
+          reject(new VirshShellError(`virsh ended: ${this.dead.message}`, true));
         }
       };
       this.waiter = check;
@@ -114,7 +121,7 @@ export class VirshShell {
       if (start < 0 || end < 0) {
         // Not what a virsh shell prints: start afresh next time.
         this.close();
-        throw new VirshShellError(`virsh did not echo "${line.slice(0, 80)}"`);
+        throw new VirshShellError(`virsh did not echo "${line.slice(0, 80)}"`, true);
       }
       const errEnd = this.stderr.indexOf(`error: ${marks[i]}\n`, errAt);
       // After libvirtd restarted, virsh reconnects by itself and says so on stderr: not an error of the command.
