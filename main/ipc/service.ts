@@ -11,7 +11,7 @@ import { openConsole, openViewer } from '../engine/viewer.js';
 import type { Settings } from '../settings/schema.js';
 import { disposableTemplate } from '../tray/menu-model.js';
 import { settingsSchema } from '../settings/schema.js';
-import type { BuildTemplateRequest, CloneRequest, CreateRequest, ImportTemplateRequest, Operation, OperationKind, SettingsView, VmActionName } from './channels.js';
+import type { BuildTemplateRequest, CloneRequest, CreateRequest, ImportTemplateRequest, Operation, OperationKind, SessionView, SettingsView, VmActionName } from './channels.js';
 
 /**
  * What the tray and the IPC handlers do, on trusted, already checked arguments: engine calls, each
@@ -46,6 +46,8 @@ export interface ServiceDeps {
   openWindow?: (view: string, vm?: string) => void | Promise<void>;
   /** Environment for remote-viewer and the terminal (DISPLAY, …). */
   spawnEnv?: () => NodeJS.ProcessEnv;
+  /** The desktop the app runs in (for the settings page's login-start and hotkey advice). */
+  session?: () => SessionView;
   /** Operations shorter than this end without a notification; default 5 s. */
   notifyAfterMs?: number;
 }
@@ -149,12 +151,15 @@ export class VmsService {
 
   /** Starts a disposable, opens its viewer, and reaps it when it shuts down. */
   async newDisposable(template?: string, options: { openViewer?: boolean } = {}): Promise<VmInfo> {
-    const chosen = template ?? this.defaultDisposableTemplate(await this.engine.list());
-    if (!chosen) throw new VmsError('There is no template to start a disposable from: build or import one, or choose a default template in Settings.');
-    const vm = await this.track('disposable', 'new disposable', 'starting', `Starting a disposable from "${chosen}"`,
-      () => this.engine.disposable({ template: chosen }), (made) => `Started disposable "${made.name}" from ${chosen}.`);
+    // Choosing the template is part of the tracked operation: the hotkey, a second launch and the tray
+    // menu fire and forget, so a failure here (libvirt down, no template) must end in a notification.
+    const { vm, from } = await this.track('disposable', 'new disposable', 'starting', template ? `Starting a disposable from "${template}"` : 'Starting a disposable', async () => {
+      const chosen = template ?? this.defaultDisposableTemplate(await this.engine.list());
+      if (!chosen) throw new VmsError('There is no template to start a disposable from: build or import one, or choose a default template in Settings.');
+      return { vm: await this.engine.disposable({ template: chosen }), from: chosen };
+    }, (made) => `Started disposable "${made.vm.name}" from ${made.from}.`);
     void this.engine.watchDisposable(vm.name).catch(() => { /* the next repair reaps it */ });
-    this.refillPool(chosen);
+    this.refillPool(from);
     if (options.openViewer !== false) await this.openViewer(vm.name).catch(() => { /* shown by the caller's refresh */ });
     return vm;
   }
@@ -259,6 +264,7 @@ export class VmsService {
         autostart: stored.autostart ?? settingsSchema.autostart.default,
       },
       host: { cpus: cpus().length, memoryMiB: Math.floor(totalmem() / 2 ** 20) },
+      ...(this.deps.session ? { session: this.deps.session() } : {}),
     };
   }
 

@@ -41,8 +41,8 @@ export async function settingsView(root: HTMLElement): Promise<void> {
     h('div', { class: 'row' }, field('Memory (MiB)', memory), field('CPUs', vcpus), field('Private disk', disk)),
     h('div', { class: 'field' }, h('span', { class: 'label' }, 'Domain colors'), h('div', { class: 'colors' }, ...colors.map((c) => c.row))),
     field('Preloaded disposables', pool, h('p', { class: 'hint' }, 'Booted and paused in advance, so a new disposable opens at once (0 turns this off).')),
-    field('“New disposable” hotkey', hotkey, h('p', { class: 'hint' }, 'Where the desktop delivers global shortcuts; in i3 or Hyprland bind vms-tray --new-disposable instead.')),
-    h('label', { class: 'check', for: 'autostart' }, autostart, h('span', {}, h('strong', {}, 'Start vms at login'), ' — writes ~/.config/autostart/vms.desktop')),
+    hotkeyField(hotkey, view),
+    loginStartField(autostart, view),
     status,
     h('footer', {}, h('button', { type: 'button', onclick: () => window.close() }, 'Close'), save));
 
@@ -77,4 +77,34 @@ export async function settingsView(root: HTMLElement): Promise<void> {
     })();
   });
   root.append(form);
+}
+
+/** A line to copy into a configuration file, with the file named. */
+function configLine(id: string, what: string, line: { file: string; line: string }): HTMLElement {
+  return h('div', { class: 'config-line' }, h('p', { class: 'hint' }, `${what} ${line.file}:`), h('pre', { id }, line.line));
+}
+
+/**
+ * The "New disposable" key: i3, sway and Hyprland bind it themselves (the app's own grab would fight
+ * them or, on Wayland, never fire), so there the exact binding is shown; elsewhere Electron's global
+ * shortcut, off unless set.
+ */
+function hotkeyField(hotkey: HTMLInputElement, view: SettingsView): HTMLElement {
+  const binding = view.session?.disposableBinding;
+  const hint = binding ? 'Your window manager binds keys itself; leave this empty and add the line below.'
+    : view.session?.wayland ? 'Empty for none. On Wayland the desktop may accept a shortcut and never deliver it: a custom shortcut in its settings running vms-tray --new-disposable always works.'
+      : 'Empty for none; a desktop shortcut running vms-tray --new-disposable works as well.';
+  return field('“New disposable” hotkey', hotkey, h('p', { class: 'hint' }, hint), binding ? configLine('binding-line', 'Add to', binding) : null);
+}
+
+/** Start at login: the XDG autostart file where the desktop reads it, else the window manager's line. */
+function loginStartField(autostart: HTMLInputElement, view: SettingsView): HTMLElement {
+  const start = view.session?.loginStart;
+  if (start?.kind === 'wm') {
+    return h('div', { class: 'field', id: 'login-start' }, h('span', { class: 'label' }, 'Start vms at login'),
+      h('p', { class: 'hint' }, `${view.session!.desktop === 'hyprland' ? 'Hyprland' : view.session!.desktop} does not run XDG autostart entries; start vms from its configuration instead.`),
+      configLine('login-line', 'Add to', start));
+  }
+  return h('label', { class: 'check', for: 'autostart', id: 'login-start' }, autostart,
+    h('span', {}, h('strong', {}, 'Start vms at login'), ` — writes ${start?.path ?? '~/.config/autostart/vms.desktop'}`));
 }
