@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { shellWord } from '../engine/shell-word.js';
 import { autostartPath } from './desktop-entry.js';
 
 /**
@@ -27,11 +28,6 @@ export interface ConfigLine {
 }
 
 export type LoginStart = { kind: 'xdg'; path: string } | ({ kind: 'wm' } & ConfigLine);
-
-/** Quotes one word for the `sh -c` that i3, sway and Hyprland run their exec lines with. */
-export function shellWord(word: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
 
 type TilingDesktop = 'hyprland' | 'sway' | 'i3';
 

@@ -18,6 +18,7 @@ import { readVmFirewall, writeVmFirewall } from './network/vm-network.js';
 import { killVm, restartVm, startVm, stopVm, type StopOptions } from './lifecycle.js';
 import { repair } from './repair.js';
 import { importTemplate } from './templates.js';
+import { buildTemplate, type TemplateBuildOptions } from './template-build.js';
 import { domainDisplay, ttyConsole } from './tools/virsh.js';
 import type { VmInfo } from './types.js';
 import { cloneVm, type CloneOptions } from './vm-clone.js';
@@ -37,6 +38,7 @@ export class Engine {
   info(name: string): Promise<VmInfo> { return getVm(this.ctx, name); }
   find(name: string): Promise<VmInfo | undefined> { return findVm(this.ctx, name); }
   importTemplate(name: string, image: string, options?: { label?: string }): Promise<VmInfo> { return importTemplate(this.ctx, name, image, options); }
+  buildTemplate(name: string, options?: TemplateBuildOptions): Promise<VmInfo> { return buildTemplate(this.ctx, name, options); }
   create(name: string, options: CreateOptions): Promise<VmInfo> { return createVm(this.ctx, name, options); }
   clone(source: string, name: string, options?: CloneOptions): Promise<VmInfo> { return cloneVm(this.ctx, source, name, options); }
   start(name: string): Promise<VmInfo> { return startVm(this.ctx, name); }

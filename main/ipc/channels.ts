@@ -1,6 +1,7 @@
 import type { VmInfo } from '../engine/types.js';
 import type { Settings } from '../settings/schema.js';
 import type { EngineConfig } from '../engine/config.js';
+import type { TemplateProfile } from '../engine/template-build.js';
 
 /**
  * The IPC contract between the main process and the preload (electron/fiddle style): one channel per
@@ -76,7 +77,6 @@ export interface ImportTemplateRequest {
   image: string;
 }
 
-export type TemplateProfile = 'minimal' | 'gui';
 export interface BuildTemplateRequest {
   name: string;
   profile: TemplateProfile;

@@ -1,10 +1,4 @@
-import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { execa } from 'execa';
-import { assetPath } from '../../engine/assets.js';
 import { VmsError } from '../../engine/errors.js';
-import { assertVmName } from '../../engine/names.js';
-import { pkgLayout } from '../../engine/pkg-cache.js';
 import type { Command } from '../command.js';
 
 export const templateImport: Command = {
@@ -18,10 +12,6 @@ export const templateImport: Command = {
     io.out(json ? JSON.stringify(vm, null, 2) : `Imported template "${vm.name}". Create a VM with: vms create NAME --template ${vm.name}`);
   },
 };
-
-export function templateBuildScript(): string {
-  return assetPath('template', 'build-template.sh');
-}
 
 export const templateBuild: Command = {
   name: 'template build',
@@ -38,25 +28,15 @@ export const templateBuild: Command = {
     password: { type: 'string', valueName: 'PW', description: 'The guest user’s password' },
   },
   async run({ engine, json, io }, { positionals: [name], values }) {
-    assertVmName(name);
-    if (await engine.find(name)) throw new VmsError(`A VM named "${name}" already exists: choose another name.`);
-    const buildDir = join(engine.ctx.layout.root, '.build');
-    await mkdir(buildDir, { recursive: true });
-    const out = join(buildDir, `${name}.qcow2`);
-    // The template's pacman reads the same shared cache every VM mounts read-only.
-    const args = ['--name', name, '--out', out, '--shared-cache', pkgLayout(engine.ctx).shared()];
-    for (const key of ['profile', 'disk-size', 'packages', 'pacman-conf', 'user']) {
-      if (typeof values[key] === 'string') args.push(`--${key}`, values[key] as string);
-    }
-    // Through the environment, so the password never shows in `ps`.
-    const env = typeof values.password === 'string' ? { VMS_TEMPLATE_PASSWORD: values.password } : {};
-    try {
-      const build = await execa(templateBuildScript(), args, { stdout: 'ignore', stderr: 'inherit', reject: false, env });
-      if (build.exitCode !== 0) throw new VmsError(`Building the template "${name}" failed (see the messages above); nothing was imported.`);
-      const vm = await engine.importTemplate(name, out);
-      io.out(json ? JSON.stringify(vm, null, 2) : `Built and imported template "${vm.name}".`);
-    } finally {
-      await rm(out, { force: true });
-    }
+    const text = (key: string) => (typeof values[key] === 'string' ? values[key] as string : undefined);
+    const profile = text('profile');
+    if (profile !== undefined && profile !== 'minimal' && profile !== 'gui') throw new VmsError(`The profile must be minimal or gui, not "${profile}".`);
+    const vm = await engine.buildTemplate(name, {
+      profile, diskSize: text('disk-size'), packages: text('packages'), pacmanConf: text('pacman-conf'), user: text('user'), password: text('password'),
+      // Not root: sudo asks on the terminal; without one, the error names the command to run.
+      elevate: io.interactive ? 'sudo' : undefined,
+      onLine: (line) => io.err(`${line}\n`),
+    });
+    io.out(json ? JSON.stringify(vm, null, 2) : `Built and imported template "${vm.name}".`);
   },
 };
