@@ -3,6 +3,7 @@ import { clone, create, remove } from './create.js';
 import { consoleCommand, view } from './display.js';
 import { cache, cachePrune } from './cache.js';
 import { clipboard } from './clipboard.js';
+import { completionCommand } from './completion.js';
 import { disposable, fillDisposablePool, watchDisposable } from './disposable.js';
 import { firewall } from './firewall.js';
 import { info, list } from './inventory.js';
@@ -16,5 +17,6 @@ export const COMMANDS: Command[] = [
   list, info, create, clone, start, stop, kill, restart, remove, disposable,
   templateBuild, templateImport, consoleCommand, view, clipboard, usbList, usbAttach, usbDetach, cache, cachePrune,
   networkList, networkCreate, networkSet, networkDelete, firewall,
+  completionCommand(() => COMMANDS),
   watchDisposable, fillDisposablePool,
 ];
