@@ -21,6 +21,9 @@ echo "==> libvirt"
 sudo systemctl enable --now libvirtd.service virtlogd.socket
 sudo usermod -aG libvirt "$USER" || true
 
+echo "==> storage pools (sudo)"
+sudo ./assets/packaging/setup-host.sh
+
 echo "==> build"
 npm ci --no-audit --no-fund
 npm run build
