@@ -4,7 +4,12 @@ import { knownDomains, statusLine } from './shared.js';
 
 /** Settings, shared with the `vms` command line (one JSON file). Empty fields go back to the default. */
 export async function settingsView(root: HTMLElement): Promise<void> {
-  const [view, templates] = await Promise.all([window.vms.getSettings(), window.vms.listTemplates()]);
+  // The settings must open while libvirt is unreachable: the URI is fixed here.
+  let templatesProblem: string | undefined;
+  const [view, templates] = await Promise.all([window.vms.getSettings(), window.vms.listTemplates().catch((error: unknown) => {
+    templatesProblem = `The templates could not be listed (${errorText(error).replace(/\.$/, '')}); check the libvirt URI.`;
+    return [];
+  })]);
   const { stored, effective } = view;
 
   const text = (id: string, value: string | undefined, placeholder: string) =>
@@ -33,6 +38,7 @@ export async function settingsView(root: HTMLElement): Promise<void> {
   });
 
   const status = statusLine();
+  if (templatesProblem) setStatus(status, 'info', templatesProblem);
   const save = h('button', { type: 'submit', class: 'primary', id: 'submit' }, 'Save');
   const form = h('form', { class: 'dialog wide', id: 'settings-form', novalidate: true },
     h('header', {}, h('h1', {}, 'Settings'), h('p', { class: 'lede' }, 'Shared with the vms command line. Leave a field empty for its default.')),
