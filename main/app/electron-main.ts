@@ -194,6 +194,8 @@ async function main(): Promise<void> {
     return;
   }
   windows.show('main', { notice: 'no-tray' });
+  // With no tray to come back to, closing the window is the only way to quit.
+  app.on('window-all-closed', () => { if (!tray) app.quit(); });
   trayHostWait = waitForTrayHost(process.env, Infinity);
   if ((await trayHostWait.result) === 'present') makeTray();
 }

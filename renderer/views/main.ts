@@ -6,8 +6,8 @@ import { statusLine } from './shared.js';
 
 /** Shown when the app opened its window because no tray host came (main/tray/tray-host.ts). */
 const NO_TRAY_NOTICE = 'No system tray was found, so vms opened this window. On Wayland the tray icon needs a StatusNotifierItem host: '
-  + 'waybar with its "tray" module, KDE, or GNOME\'s AppIndicator extension. vms keeps running: the icon appears when a tray starts, '
-  + 'and running vms-tray again opens this window.';
+  + 'waybar with its "tray" module, KDE, or GNOME\'s AppIndicator extension. If one starts while this window is open, the icon appears there; '
+  + 'otherwise closing this window quits vms.';
 
 /** The main window: every VM by domain, with a few actions, and the progress of long operations. */
 export async function mainView(root: HTMLElement, params: URLSearchParams): Promise<void> {

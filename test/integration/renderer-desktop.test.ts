@@ -89,7 +89,7 @@ describe('the windows on a tiling desktop and on GNOME, libvirt unreachable', { 
   it('the main window opened for want of a tray says why and how to get back to it', async () => {
     const { page } = renderer;
     await renderer.open('main', '&notice=no-tray');
-    assert.match(await page.textContent('#notice') ?? '', /^No system tray was found, so vms opened this window\..*waybar with its "tray" module.*running vms-tray again opens this window\.$/);
+    assert.match(await page.textContent('#notice') ?? '', /^No system tray was found, so vms opened this window\..*waybar with its "tray" module.*otherwise closing this window quits vms\.$/);
     await page.waitForSelector('#vm-list .status.error');
     await page.screenshot({ path: join(OUTPUT, 'main-no-tray.png') });
     assert.match(await page.textContent('#vm-list .status.error') ?? '', /Cannot reach libvirt/);

@@ -26,10 +26,23 @@ describe('the Electron edge stays thin', () => {
     for (const file of importers) assert.match(file, /^main\/app\//, `${file} imports Electron`);
   });
 
-  it('the modules tested without Electron import without it', async () => {
-    for (const module of ['main/ipc/handlers.js', 'main/ipc/service.js', 'main/tray/tray-state.js', 'main/tray/actions.js', 'main/app/desktop-entry.js', 'main/app/args.js']) {
-      await import(join(DIST, module));
+  it('the modules tested without Electron import without it, and export what the edge uses', async () => {
+    const expected: Record<string, string[]> = {
+      'main/ipc/handlers.js': ['createHandlers'], 'main/ipc/service.js': ['VmsService'], 'main/tray/tray-state.js': ['TrayState'],
+      'main/tray/actions.js': ['runTrayAction'], 'main/tray/tray-host.js': ['waitForTrayHost', 'displayServer'],
+      'main/app/desktop-entry.js': ['desktopEntry'], 'main/app/args.js': ['parseAppArgs'], 'main/app/child-env.js': ['childEnv'],
+      'main/app/desktop-session.js': ['detectDesktop', 'loginStart'], 'main/app/app-paths.js': ['chromiumProfileDir'],
+    };
+    for (const [module, names] of Object.entries(expected)) {
+      const loaded = await import(join(DIST, module)) as Record<string, unknown>;
+      for (const name of names) assert.equal(typeof loaded[name], 'function', `${module} exports ${name}`);
     }
+  });
+
+  it('the bundled main process leaves electron to Electron and carries its other dependencies', () => {
+    const bundle = readFileSync(join(DIST, 'app', 'electron-main.mjs'), 'utf8');
+    assert.match(bundle, /from "electron"/);
+    assert.doesNotMatch(bundle, /from "(?:electron-store|execa|fast-xml-parser)"/);
   });
 
   it('the renderer bundle holds no Node or Electron code', () => {
