@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
+import { makeTestEngine } from '../helpers/engine-fixture.js';
 
 /**
  * The template build's root check, for real: the CLI and the engine path the tray uses run as the
@@ -22,7 +23,7 @@ async function tree(dir: string): Promise<string[]> {
   return (await readdir(dir, { recursive: true })).map(String).sort();
 }
 
-describe('building a template needs root, and says what to run', { timeout: 120_000 }, () => {
+describe('building a template needs root, and says what to run', { timeout: 420_000 }, () => {
   let dir: string;
   let env: NodeJS.ProcessEnv;
 
@@ -85,5 +86,29 @@ describe('building a template needs root, and says what to run', { timeout: 120_
       assert.match(answer.message, /^Building a template needs root \(pacstrap\) and (pkexec \(polkit\) is not installed|no polkit agent could ask for the password|sudo is not installed): run mkdir -p .* && sudo .*build-template\.sh --name /);
     }
     assert.deepEqual(await tree(dir), before, 'nothing was written');
+  });
+
+  it('as root, vms template build runs the builder with the shared cache and imports the template (the tray\'s path too)', async () => {
+    const fixture = await execa(join(REPO, 'test', 'fixtures', 'arch-repo', 'build-repo.sh'), ['/var/cache/vms-test/arch-repo-fixture'], { stderr: 'inherit' });
+    const pacmanConf = fixture.stdout.trim().split('\n').pop()!;
+    const t = await makeTestEngine('tbroot');
+    try {
+      const name = `${NAME}-root`;
+      const started = performance.now();
+      const built = await t.vms(['template', 'build', name, '--pacman-conf', pacmanConf, '--disk-size', '2G']);
+      assert.equal(built.exitCode, 0, built.stderr);
+      process.stdout.write(`# vms template build as root: ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+      assert.equal(built.stdout.trim(), `Built and imported template "${name}".`);
+      // The builder's own progress reaches the terminal through the engine.
+      assert.match(built.stderr, /^==> /m);
+      const template = await t.engine.info(name);
+      assert.equal(template.meta.kind, 'template');
+      assert.equal(template.meta.imageVersion, 1);
+      assert.deepEqual(await readdir(join(t.imagesDir, 'vms', '.build')), [], 'the built image was imported and removed');
+      // --shared-cache reached the builder: it made the shared pacman cache where the engine keeps it.
+      assert.ok((await readdir(join(t.imagesDir, 'pkg'))).includes('shared'));
+    } finally {
+      await t.cleanup();
+    }
   });
 });
