@@ -96,7 +96,8 @@ export async function buildTemplate(ctx: EngineContext, name: string, options: T
     }));
     const result = await build;
     if (command[0] === 'pkexec' && result.exitCode === 126) throw new VmsError(`Building the template "${name}" was cancelled at the password prompt; nothing was built.`);
-    // pkexec's own "not authorized / no authentication agent" (the builder never exits 127).
+    // pkexec's own "not authorized / no authentication agent": the builder checks its commands first and
+    // fails with 1, so 127 is pkexec's.
     if (command[0] === 'pkexec' && result.exitCode === 127) throw needsRoot('no polkit agent could ask for the password', script, args, options);
     if (result.exitCode !== 0) {
       throw new VmsError(`Building the template "${name}" failed${last ? ` (${last})` : ''}; nothing was imported.`);

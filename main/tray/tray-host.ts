@@ -41,8 +41,9 @@ function gdbus(args: string[], env: NodeJS.ProcessEnv): ResultPromise<{ reject: 
   return execa('gdbus', args, { reject: false, stdin: 'ignore', env: { ...env, LC_ALL: 'C' }, extendEnv: false });
 }
 
-/** How often the watcher's host property is asked while the watcher is there but no host yet. */
+/** How often the watcher's host property is asked while the watcher is there but no host yet: first, and at most. */
 const HOST_POLL_MS = 250;
+const HOST_POLL_MAX_MS = 5000;
 
 /**
  * Waits until a StatusNotifierWatcher owns its name on the session bus of `env` and has a host
@@ -70,11 +71,14 @@ export function waitForTrayHost(env: NodeJS.ProcessEnv, boundMs: number): TrayHo
       const seconds = Number.isFinite(boundMs) ? String(Math.max(1, Math.ceil((deadline - Date.now()) / 1000))) : '0';
       if ((await run(['wait', '--session', '--timeout', seconds, STATUS_NOTIFIER_WATCHER])).exitCode !== 0 || stopped) return 'absent';
     }
-    // A bar may own the watcher's name before its host (the part that draws icons) registers.
+    // A bar may own the watcher's name before its host (the part that draws icons) registers; asked
+    // often at first, then less (an unbounded wait must not spawn gdbus four times a second for good).
+    let pollMs = HOST_POLL_MS;
     while (!stopped) {
       if (await hostRegistered()) return 'present';
-      if (Date.now() + HOST_POLL_MS > deadline) return 'absent';
-      await sleep(HOST_POLL_MS);
+      if (Date.now() + pollMs > deadline) return 'absent';
+      await sleep(pollMs);
+      pollMs = Math.min(pollMs * 2, HOST_POLL_MAX_MS);
     }
     return 'absent';
   })();
