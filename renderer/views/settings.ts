@@ -57,8 +57,11 @@ export async function settingsView(root: HTMLElement): Promise<void> {
     void (async () => {
       const orNull = (value: string) => (value.trim() === '' ? null : value.trim());
       const numberOrNull = (input: HTMLInputElement) => (input.value === '' ? null : input.valueAsNumber);
+      // Only colors chosen by hand are stored: saving must not freeze the defaults of the others.
       const labelColors: Record<string, string> = {};
-      for (const c of colors) labelColors[c.label] = c.input.value;
+      for (const c of colors) {
+        if (stored.labelColors?.[c.label] !== undefined || c.input.value.toLowerCase() !== (effective.labelColors[c.label] ?? '').toLowerCase()) labelColors[c.label] = c.input.value;
+      }
       save.disabled = true;
       try {
         const saved: SettingsView = await window.vms.setSettings({
@@ -72,7 +75,7 @@ export async function settingsView(root: HTMLElement): Promise<void> {
           disposablePoolSize: numberOrNull(pool),
           hotkey: orNull(hotkey.value),
           autostart: autostart.checked,
-          labelColors,
+          labelColors: Object.keys(labelColors).length > 0 ? labelColors : null,
         });
         setStatus(status, 'ok', `Saved. VMs live under ${saved.effective.imagesDir}, on ${saved.effective.uri}.`);
       } catch (error) {

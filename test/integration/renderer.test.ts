@@ -190,7 +190,13 @@ describe('renderer on the real engine', { timeout: 240_000 }, () => {
     await page.waitForSelector('#status.ok');
     assert.equal(stored.defaultTemplate, TEMPLATE);
     assert.equal(stored.hotkey, 'Super+Shift+X');
-    assert.equal(stored.labelColors?.work, '#2563eb');
+    assert.equal(stored.labelColors, undefined, 'untouched colors stay defaults, not frozen copies');
+    await page.fill('#color-hobby', '#123456');
+    // The first save's "Saved." is still shown: clear it, so the wait below sees the second one.
+    await page.evaluate(() => { document.querySelector('#status')!.textContent = ''; });
+    await page.click('#submit');
+    await page.waitForFunction(() => document.querySelector('#status')?.textContent?.startsWith('Saved'));
+    assert.deepEqual(stored.labelColors, { hobby: '#123456' }, 'only the color chosen by hand is stored');
     await page.screenshot({ path: join(OUTPUT, 'settings-window.png') });
   });
 
