@@ -10,7 +10,7 @@ import { settingsView } from './views/settings.js';
 import { templatesView } from './views/templates.js';
 
 const VIEWS: Record<string, { title: string; show: (root: HTMLElement, params: URLSearchParams) => Promise<void> }> = {
-  main: { title: 'vms', show: (root) => mainView(root) },
+  main: { title: 'vms', show: mainView },
   create: { title: 'New VM — vms', show: createView },
   clone: { title: 'Clone a VM — vms', show: cloneView },
   settings: { title: 'Settings — vms', show: (root) => settingsView(root) },

@@ -34,10 +34,10 @@ export function accent<T extends HTMLElement>(element: T, color: string | undefi
 }
 
 /** A labelled form row: label, control, and a hint line under it. */
-export function field(label: string, control: HTMLElement, hint?: HTMLElement): HTMLElement {
+export function field(label: string, control: HTMLElement, ...hints: Array<HTMLElement | null | undefined>): HTMLElement {
   const id = control.id || `f-${Math.random().toString(36).slice(2, 8)}`;
   control.id = id;
-  return h('div', { class: 'field' }, h('label', { for: id }, label), control, hint);
+  return h('div', { class: 'field' }, h('label', { for: id }, label), control, ...hints);
 }
 
 /** Waits `ms` after the last call before running `fn` (for checking as you type). */

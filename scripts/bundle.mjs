@@ -4,6 +4,8 @@ import { build } from 'esbuild';
 import { chmodSync, cpSync, mkdirSync } from 'node:fs';
 
 const common = { bundle: true, logLevel: 'warning', sourcemap: true, target: 'es2022' };
+// ESM bundles of CommonJS dependencies need a require of their own.
+const nodeRequire = "import { createRequire as vmsCreateRequire } from 'node:module';\nconst require = vmsCreateRequire(import.meta.url);";
 
 await build({
   ...common,
@@ -12,9 +14,22 @@ await build({
   platform: 'node',
   format: 'esm',
   target: 'node20',
-  banner: { js: "#!/usr/bin/env node\nimport { createRequire as vmsCreateRequire } from 'node:module';\nconst require = vmsCreateRequire(import.meta.url);" },
+  banner: { js: `#!/usr/bin/env node\n${nodeRequire}` },
 });
 chmodSync('dist/cli/vms.mjs', 0o755);
+
+// The tray app's main process, with its dependencies, as one file: packages (the Arch package on the
+// system's electron, the AppImage) ship it without a node_modules folder. 'electron' is Electron's own.
+await build({
+  ...common,
+  entryPoints: ['main/app/electron-main.ts'],
+  outfile: 'dist/app/electron-main.mjs',
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  external: ['electron'],
+  banner: { js: nodeRequire },
+});
 
 // The tray app's sandboxed preload: CommonJS, and 'electron' is the only module it may require.
 await build({

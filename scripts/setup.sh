@@ -48,6 +48,9 @@ if [ "$(id -u)" -ne 0 ]; then
   as_root usermod -aG libvirt "$USER" || true
 fi
 
+echo "==> storage pools (sudo)"
+sudo ./assets/packaging/setup-host.sh
+
 echo "==> build"
 npm ci --no-audit --no-fund
 npm run build

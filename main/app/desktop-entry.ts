@@ -24,6 +24,8 @@ export interface DesktopEntryOptions {
   exec: string[];
   /** An icon name or absolute path. */
   icon?: string;
+  /** For ~/.config/autostart (GNOME reads X-GNOME-Autostart-enabled); the package's menu entry leaves it out. */
+  autostart?: boolean;
 }
 
 /** The text of vms.desktop. Pure. */
@@ -39,7 +41,9 @@ export function desktopEntry(options: DesktopEntryOptions): string {
     'Terminal=false',
     'Categories=System;Emulator;',
     'StartupNotify=false',
-    'X-GNOME-Autostart-enabled=true',
+    // Matches the window's app id / WM_CLASS (package.json desktopName), so docks group it with this entry.
+    'StartupWMClass=vms',
+    ...(options.autostart === false ? [] : ['X-GNOME-Autostart-enabled=true']),
     '',
   ].join('\n');
 }

@@ -3,27 +3,33 @@
  * model, tray state) is plain Node and tested without Electron; this file only wires them to Electron.
  */
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { app, dialog, globalShortcut } from 'electron';
 import { assetPath } from '../engine/assets.js';
 import { resolveConfig } from '../engine/config.js';
 import { Engine } from '../engine/index.js';
-import { EVENT_CHANNELS } from '../ipc/channels.js';
+import { EVENT_CHANNELS, type SessionView } from '../ipc/channels.js';
 import { createHandlers } from '../ipc/handlers.js';
 import { VmsService } from '../ipc/service.js';
-import type { Settings } from '../settings/schema.js';
+import { settingsSchema, type Settings } from '../settings/schema.js';
 import { runTrayAction } from '../tray/actions.js';
+import type { MenuEntry } from '../tray/menu-model.js';
+import { displayServer, trayHostBoundMs, waitForTrayHost, type TrayHostWait } from '../tray/tray-host.js';
 import { TrayState } from '../tray/tray-state.js';
-import { parseAppArgs, secondInstanceRequest } from './args.js';
-import { applyAutostart } from './autostart.js';
+import { chromiumProfileDir, INSTALLED_APP_DIR } from './app-paths.js';
+import { NEW_DISPOSABLE_FLAG, parseAppArgs, secondInstanceRequest } from './args.js';
+import { applyAutostart, launchCommand, loginCommand } from './autostart.js';
+import { childEnv } from './child-env.js';
+import { detectDesktop, disposableBinding, loginStart } from './desktop-session.js';
 import { registerIpc } from './ipc-main.js';
 import { notifyOperation, showNotification } from './notifications.js';
 import { openSettingsStore } from './settings-store.js';
 import { TrayMenu } from './tray.js';
-import { viewerEnv } from './viewer.js';
 import { Windows } from './windows.js';
 
 const args = parseAppArgs(process.argv);
+// Chromium's profile (and with it the single-instance lock) lives apart from config.json, and apart for a
+// development checkout and the installed app; set before anything reads it.
+app.setPath('userData', chromiumProfileDir(app.getPath('appData'), app.isPackaged || app.getAppPath() === INSTALLED_APP_DIR));
 
 // One instance per user: a second launch (`vms-tray --new-disposable` from a window manager binding)
 // hands its request to the running one and exits.
@@ -40,7 +46,9 @@ if (!app.requestSingleInstanceLock({ ...args })) {
 
 async function main(): Promise<void> {
   Windows.harden();
-  const dist = join(fileURLToPath(import.meta.url), '..', '..', '..');
+  // The app's folder (a checkout, /usr/lib/vms or the AppImage's app.asar) holds dist/ whether this
+  // module runs from tsc's output or from the bundle.
+  const dist = join(app.getAppPath(), 'dist');
   const iconsDir = assetPath('icons');
   const appIcon = join(iconsDir, 'icon.png');
   const windows = new Windows(join(dist, 'renderer', 'index.html'), join(dist, 'preload', 'preload.cjs'), appIcon);
@@ -52,6 +60,14 @@ async function main(): Promise<void> {
     throw new Error(`The settings file cannot be read: ${(error as Error).message}. Fix or remove it, then start vms again.`);
   }
   const makeEngine = (stored: Settings) => new Engine(resolveConfig(stored));
+  const desktop = detectDesktop(process.env);
+  const session: SessionView = {
+    desktop,
+    loginStart: loginStart(desktop, loginCommand(), process.env),
+    disposableBinding: disposableBinding(desktop, [...launchCommand(), NEW_DISPOSABLE_FLAG], process.env),
+    wayland: displayServer(process.env, process.argv) === 'wayland',
+  };
+  let trayHostWait: TrayHostWait | undefined;
   let engine = makeEngine(settings.get());
 
   const service: VmsService = new VmsService({
@@ -64,11 +80,14 @@ async function main(): Promise<void> {
     onOperationEnd: (op) => notifyOperation(op, appIcon),
     onSettingsChanged: async (stored) => {
       const uriBefore = engine.config.uri;
+      // The old engine's long-lived virsh goes with it.
+      engine.close();
       engine = makeEngine(stored);
       registerHotkey(stored.hotkey);
-      await applyAutostart(stored.autostart === true, appIcon);
-      if (engine.config.uri !== uriBefore) await trayState.restart();
-      else await trayState.refresh();
+      await applyAutostart(stored.autostart === true, session.loginStart, appIcon);
+      // Not awaited: with the new URI unreachable the save still answers, and the tray says so.
+      if (engine.config.uri !== uriBefore) void trayState.restart();
+      else void trayState.refresh();
     },
     pickImage: async () => {
       const result = await dialog.showOpenDialog({
@@ -79,45 +98,59 @@ async function main(): Promise<void> {
       return result.canceled ? undefined : result.filePaths[0];
     },
     openWindow: (view, vm) => { windows.show(view as Parameters<Windows['show']>[0], vm ? (view === 'create' ? { template: vm } : { vm }) : {}); },
-    spawnEnv: viewerEnv,
+    spawnEnv: () => childEnv(process.env),
+    session: () => session,
   });
 
   registerIpc(createHandlers(service, { pageUrl: windows.pageUrl, webContentsIds: () => windows.ids() }));
 
-  const tray = new TrayMenu(iconsDir, (action) => void runTrayAction(action, {
-    service,
-    showWindow: (view, params) => windows.show(view, params),
-    confirm: async (confirmation) => {
-      const { response } = await dialog.showMessageBox({
-        type: 'warning',
-        message: confirmation.message,
-        detail: confirmation.detail,
-        buttons: ['Cancel', confirmation.button],
-        defaultId: 0,
-        cancelId: 0,
-        noLink: true,
-      });
-      return response === 1;
-    },
-    showError: (message) => showNotification('vms', message, 'critical', appIcon),
-    quit: () => app.quit(),
-  }), () => windows.show('main'));
+  // The tray is made once a tray host is there (see main/tray/tray-host.ts); until then the state
+  // renders into nothing and the latest model is kept for it.
+  let tray: TrayMenu | undefined;
+  let lastModel: MenuEntry[] | undefined;
+  const makeTray = () => {
+    if (tray) return;
+    tray = new TrayMenu(iconsDir, (action) => void runTrayAction(action, {
+      service,
+      showWindow: (view, params) => windows.show(view, params),
+      confirm: async (confirmation) => {
+        const { response } = await dialog.showMessageBox({
+          type: 'warning',
+          message: confirmation.message,
+          detail: confirmation.detail,
+          buttons: ['Cancel', confirmation.button],
+          defaultId: 0,
+          cancelId: 0,
+          noLink: true,
+        });
+        return response === 1;
+      },
+      showError: (message) => showNotification('vms', message, 'critical', appIcon),
+      retry: () => trayState.retry(),
+      quit: () => app.quit(),
+    }), () => windows.show('main'));
+    if (lastModel) tray.render(lastModel);
+  };
 
   const trayState: TrayState = new TrayState({
     list: () => engine.list(),
     watch: (onEvent, options) => engine.watchLifecycle(onEvent, options),
     labelColors: () => engine.config.labelColors,
     defaultTemplate: () => settings.get().defaultTemplate ?? engine.config.defaultTemplate,
-    render: (model) => tray.render(model),
+    render: (model) => {
+      lastModel = model;
+      tray?.render(model);
+    },
     onChange: () => windows.broadcast(EVENT_CHANNELS.vmsChanged),
   });
 
   function registerHotkey(hotkey: string | undefined): void {
     globalShortcut.unregisterAll();
-    const accelerator = hotkey ?? 'Super+Shift+D';
+    const accelerator = hotkey ?? settingsSchema.hotkey.default;
     if (!accelerator) return;
-    // Many Linux desktops (i3, Hyprland, most Wayland compositors) do not deliver these: bind
-    // `vms-tray --new-disposable` in the window manager instead (see the README).
+    // Where the desktop does not deliver these (i3 keeps grabbed keys, Wayland goes through a portal
+    // that tiling compositors lack, and may accept and never fire), the settings page shows the window
+    // manager's own binding for `vms-tray --new-disposable`.
     try {
       if (!globalShortcut.register(accelerator, () => void service.newDisposable().catch(() => undefined))) {
         process.stderr.write(`vms: the hotkey ${accelerator} could not be registered here; bind "vms-tray --new-disposable" in your window manager.\n`);
@@ -135,15 +168,36 @@ async function main(): Promise<void> {
   app.on('will-quit', () => {
     globalShortcut.unregisterAll();
     trayState.stop();
+    trayHostWait?.stop();
   });
 
   const stored = settings.get();
   registerHotkey(stored.hotkey);
-  await applyAutostart(stored.autostart === true, appIcon).catch(() => undefined);
-  await trayState.start();
-  // A preloaded disposable ready for the first "New disposable" (when the pool is on).
-  const poolTemplate = service.defaultDisposableTemplate(trayState.current() ?? []);
-  if (poolTemplate) service.refillPool(poolTemplate);
+  await applyAutostart(stored.autostart === true, session.loginStart, appIcon).catch(() => undefined);
+  // Not awaited for the window: with libvirt down the menu says "libvirt unreachable" and recovers by
+  // itself once libvirtd answers.
+  void trayState.start().then(() => {
+    // A preloaded disposable ready for the first "New disposable" (when the pool is on).
+    const poolTemplate = service.defaultDisposableTemplate(trayState.current() ?? []);
+    if (poolTemplate) service.refillPool(poolTemplate);
+  });
   if (args.newDisposable) void service.newDisposable().catch(() => undefined);
   else if (!args.hidden) windows.show('main');
+
+  // The tray: at once where a tray host is there or X11's fallback is a real tray; on Wayland only once
+  // a host registered, and past the bound the window opens with a notice instead (and the tray still
+  // comes when a bar starts later).
+  const server = displayServer(process.env, process.argv);
+  const firstLook = waitForTrayHost(process.env, trayHostBoundMs(server));
+  trayHostWait = firstLook;
+  const host = await firstLook.result;
+  if (host !== 'absent' || server === 'x11') {
+    makeTray();
+    return;
+  }
+  windows.show('main', { notice: 'no-tray' });
+  // With no tray to come back to, closing the window is the only way to quit.
+  app.on('window-all-closed', () => { if (!tray) app.quit(); });
+  trayHostWait = waitForTrayHost(process.env, Infinity);
+  if ((await trayHostWait.result) === 'present') makeTray();
 }

@@ -83,7 +83,19 @@ export class Windows {
       },
     });
     window.setMenu(null);
-    window.once('ready-to-show', () => window.show());
+    // Shown on whichever comes first: 'ready-to-show' (no blank frame on X11) or the page's load. On
+    // native Wayland (Electron >= 38's default) a hidden window never presents a frame, so
+    // 'ready-to-show' may never fire and the window would stay invisible (electron/electron#48859);
+    // the load events fire regardless of painting, so the window always appears.
+    let shown = false;
+    const reveal = () => {
+      if (shown || window.isDestroyed()) return;
+      shown = true;
+      window.show();
+    };
+    window.once('ready-to-show', reveal);
+    window.webContents.once('did-finish-load', reveal);
+    window.webContents.once('did-fail-load', reveal);
     window.on('closed', () => this.open.delete(view));
     this.open.set(view, window);
     void window.loadFile(this.pagePath, { query });

@@ -18,6 +18,7 @@ import { readVmFirewall, writeVmFirewall } from './network/vm-network.js';
 import { killVm, restartVm, startVm, stopVm, type StopOptions } from './lifecycle.js';
 import { repair } from './repair.js';
 import { importTemplate } from './templates.js';
+import { buildTemplate, type TemplateBuildOptions } from './template-build.js';
 import type { VmInfo } from './types.js';
 import { cloneVm, type CloneOptions } from './vm-clone.js';
 import { createVm, type CreateOptions } from './vm-create.js';
@@ -33,10 +34,14 @@ export class Engine {
 
   get config(): EngineConfig { return this.ctx.config; }
 
+  /** Ends the engine's long-lived virsh (an app replacing its engine, or quitting). */
+  close(): void { this.ctx.libvirt.close(); }
+
   list(): Promise<VmInfo[]> { return listVms(this.ctx); }
   info(name: string): Promise<VmInfo> { return getVm(this.ctx, name); }
   find(name: string): Promise<VmInfo | undefined> { return findVm(this.ctx, name); }
   importTemplate(name: string, image: string, options?: { label?: string }): Promise<VmInfo> { return importTemplate(this.ctx, name, image, options); }
+  buildTemplate(name: string, options?: TemplateBuildOptions): Promise<VmInfo> { return buildTemplate(this.ctx, name, options); }
   create(name: string, options: CreateOptions): Promise<VmInfo> { return createVm(this.ctx, name, options); }
   clone(source: string, name: string, options?: CloneOptions): Promise<VmInfo> { return cloneVm(this.ctx, source, name, options); }
   start(name: string): Promise<VmInfo> { return startVm(this.ctx, name); }
@@ -89,7 +94,7 @@ export class Engine {
   /** Replaces a VM's firewall rules; a running VM gets them at once. */
   setFirewall(name: string, rules: readonly FirewallRule[]): Promise<void> { return writeVmFirewall(this.ctx, name, rules); }
   /** Follows libvirt's lifecycle events (every domain, not only vms's) until `stop()`. */
-  watchLifecycle(onEvent: (event: LifecycleEvent) => void, options?: WatchOptions): LifecycleWatch { return watchLifecycle(this.ctx.config.uri, onEvent, options); }
+  watchLifecycle(onEvent: (event: LifecycleEvent) => void, options?: WatchOptions): LifecycleWatch { return watchLifecycle(this.ctx.libvirt.uri, onEvent, options); }
 }
 
 export { VmsError, isVmsError } from './errors.js';

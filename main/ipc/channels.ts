@@ -1,6 +1,7 @@
 import type { VmInfo } from '../engine/types.js';
 import type { Settings } from '../settings/schema.js';
 import type { EngineConfig } from '../engine/config.js';
+import type { TemplateProfile } from '../engine/template-build.js';
 
 /**
  * The IPC contract between the main process and the preload (electron/fiddle style): one channel per
@@ -76,7 +77,6 @@ export interface ImportTemplateRequest {
   image: string;
 }
 
-export type TemplateProfile = 'minimal' | 'gui';
 export interface BuildTemplateRequest {
   name: string;
   profile: TemplateProfile;
@@ -123,6 +123,25 @@ export interface SettingsView {
     autostart: boolean;
   };
   host: { cpus: number; memoryMiB: number };
+  /** The desktop the app runs in, for the login-start and hotkey advice. */
+  session?: SessionView;
+}
+
+/** A line to add to a window manager's configuration file. */
+export interface ConfigLineView {
+  file: string;
+  line: string;
+}
+
+export interface SessionView {
+  /** hyprland, sway, i3, gnome, kde or other. */
+  desktop: string;
+  /** XDG autostart (the checkbox writes the file) or a line for the window manager's configuration. */
+  loginStart: { kind: 'xdg'; path: string } | ({ kind: 'wm' } & ConfigLineView);
+  /** The window manager's own "New disposable" binding, where it has one. */
+  disposableBinding?: ConfigLineView;
+  /** Electron's global shortcuts go through the desktop portal here and may never fire. */
+  wayland: boolean;
 }
 
 /** The API the preload puts on `window.vms`: one named method per action, nothing generic. */

@@ -1,17 +1,13 @@
-import { mkdir, rm } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
-import { execa } from 'execa';
-import { assetPath } from '../engine/assets.js';
-import { lineSplitter } from '../engine/events.js';
 import { isVmsError, VmsError } from '../engine/errors.js';
 import type { Engine } from '../engine/index.js';
+import { builderStep } from '../engine/template-build.js';
 import type { VmInfo } from '../engine/types.js';
 import { openConsole, openViewer } from '../engine/viewer.js';
 import type { Settings } from '../settings/schema.js';
 import { disposableTemplate } from '../tray/menu-model.js';
 import { settingsSchema } from '../settings/schema.js';
-import type { BuildTemplateRequest, CloneRequest, CreateRequest, ImportTemplateRequest, Operation, OperationKind, SettingsView, VmActionName } from './channels.js';
+import type { BuildTemplateRequest, CloneRequest, CreateRequest, ImportTemplateRequest, Operation, OperationKind, SessionView, SettingsView, VmActionName } from './channels.js';
 
 /**
  * What the tray and the IPC handlers do, on trusted, already checked arguments: engine calls, each
@@ -21,7 +17,7 @@ import type { BuildTemplateRequest, CloneRequest, CreateRequest, ImportTemplateR
 
 /** The part of the Engine the app uses (a test can pass a fake). */
 export type EngineLike = Pick<Engine, 'config' | 'list' | 'find' | 'info' | 'create' | 'clone' | 'start' | 'stop' | 'kill' | 'restart' | 'delete'
-  | 'disposable' | 'watchDisposable' | 'fillDisposablePool' | 'importTemplate'>;
+  | 'disposable' | 'watchDisposable' | 'fillDisposablePool' | 'importTemplate' | 'buildTemplate'>;
 
 /** Where settings live: electron-store in the app, a plain object in tests. */
 export interface SettingsAccess {
@@ -46,6 +42,8 @@ export interface ServiceDeps {
   openWindow?: (view: string, vm?: string) => void | Promise<void>;
   /** Environment for virt-viewer and the terminal (DISPLAY, …). */
   spawnEnv?: () => NodeJS.ProcessEnv;
+  /** The desktop the app runs in (for the settings page's login-start and hotkey advice). */
+  session?: () => SessionView;
   /** Operations shorter than this end without a notification; default 5 s. */
   notifyAfterMs?: number;
 }
@@ -149,12 +147,15 @@ export class VmsService {
 
   /** Starts a disposable, opens its viewer, and reaps it when it shuts down. */
   async newDisposable(template?: string, options: { openViewer?: boolean } = {}): Promise<VmInfo> {
-    const chosen = template ?? this.defaultDisposableTemplate(await this.engine.list());
-    if (!chosen) throw new VmsError('There is no template to start a disposable from: build or import one, or choose a default template in Settings.');
-    const vm = await this.track('disposable', 'new disposable', 'starting', `Starting a disposable from "${chosen}"`,
-      () => this.engine.disposable({ template: chosen }), (made) => `Started disposable "${made.name}" from ${chosen}.`);
+    // Choosing the template is part of the tracked operation: the hotkey, a second launch and the tray
+    // menu fire and forget, so a failure here (libvirt down, no template) must end in a notification.
+    const { vm, from } = await this.track('disposable', 'new disposable', 'starting', template ? `Starting a disposable from "${template}"` : 'Starting a disposable', async () => {
+      const chosen = template ?? this.defaultDisposableTemplate(await this.engine.list());
+      if (!chosen) throw new VmsError('There is no template to start a disposable from: build or import one, or choose a default template in Settings.');
+      return { vm: await this.engine.disposable({ template: chosen }), from: chosen };
+    }, (made) => `Started disposable "${made.vm.name}" from ${made.from}.`);
     void this.engine.watchDisposable(vm.name).catch(() => { /* the next repair reaps it */ });
-    this.refillPool(chosen);
+    this.refillPool(from);
     if (options.openViewer !== false) await this.openViewer(vm.name).catch(() => { /* shown by the caller's refresh */ });
     return vm;
   }
@@ -205,31 +206,17 @@ export class VmsService {
       () => this.engine.importTemplate(request.name, request.image), (vm) => `Imported the template "${vm.name}".`);
   }
 
-  /** Builds an Arch template with the same script as `vms template build`, then imports it. */
+  /** Builds an Arch template as `vms template build` does (the engine's one path), becoming root through polkit. */
   buildTemplate(request: BuildTemplateRequest): Promise<VmInfo> {
-    return this.track('template', request.name, 'building', `Building the template "${request.name}"`, async (progress) => {
-      if (await this.engine.find(request.name)) throw new VmsError(`A VM named "${request.name}" already exists: choose another name.`);
-      // The same place as `vms template build`: next to the VMs, on the same filesystem.
-      const buildDir = join(this.engine.config.imagesDir, 'vms', '.build');
-      await mkdir(buildDir, { recursive: true });
-      const out = join(buildDir, `${request.name}.qcow2`);
-      const build = execa(assetPath('template', 'build-template.sh'), ['--name', request.name, '--out', out, '--profile', request.profile], { reject: false, all: true });
-      // The script reports its steps on stderr as `==> step`: each one is shown under the bar.
-      build.stderr?.setEncoding('utf8');
-      build.stderr?.on('data', lineSplitter((line) => {
-        if (line.startsWith('==> ')) progress(undefined, line.slice(4));
-      }));
-      const result = await build;
-      try {
-        if (result.exitCode !== 0) {
-          const last = String(result.all ?? '').trim().split('\n').pop() ?? '';
-          throw new VmsError(`Building the template "${request.name}" failed${last ? ` (${last.trim()})` : ''}; nothing was imported.`);
-        }
-        return await this.engine.importTemplate(request.name, out);
-      } finally {
-        await rm(out, { force: true });
-      }
-    }, (vm) => `Built and imported the template "${vm.name}".`);
+    return this.track('template', request.name, 'building', `Building the template "${request.name}"`, (progress) => this.engine.buildTemplate(request.name, {
+      profile: request.profile,
+      elevate: 'pkexec',
+      // The builder's steps are shown under the bar.
+      onLine: (line) => {
+        const step = builderStep(line);
+        if (step) progress(undefined, step);
+      },
+    }), (vm) => `Built and imported the template "${vm.name}".`);
   }
 
   async chooseImage(): Promise<string | null> {
@@ -259,6 +246,7 @@ export class VmsService {
         autostart: stored.autostart ?? settingsSchema.autostart.default,
       },
       host: { cpus: cpus().length, memoryMiB: Math.floor(totalmem() / 2 ** 20) },
+      ...(this.deps.session ? { session: this.deps.session() } : {}),
     };
   }
 

@@ -18,7 +18,7 @@ export interface Settings {
   pkgCacheDir?: string;
   /** How many paused disposables to keep ready (0 turns the pool off). */
   disposablePoolSize?: number;
-  /** Electron accelerator for "New disposable", where the desktop delivers global shortcuts. */
+  /** Electron accelerator for "New disposable", where the desktop delivers global shortcuts; '' for none. */
   hotkey?: string;
   autostart?: boolean;
 }
@@ -37,6 +37,8 @@ export const settingsSchema = {
   labelColors: { type: 'object', additionalProperties: { type: 'string', pattern: '^#[0-9a-fA-F]{6}$' } },
   pkgCacheDir: { type: 'string', pattern: '^/' },
   disposablePoolSize: { type: 'integer', minimum: 0, maximum: 8, default: 1 },
-  hotkey: { type: 'string', default: 'Super+Shift+D' },
+  // Off by default: Super+Shift+D is the README's window-manager binding, and a grab by the app would
+  // take the key from i3 or fail silently on Wayland. An empty string keeps it off.
+  hotkey: { type: 'string', default: '' },
   autostart: { type: 'boolean', default: false },
 } as const;

@@ -17,6 +17,8 @@ export interface TrayActionDeps {
   confirm(confirmation: Confirmation): Promise<boolean>;
   /** Shows a one-line error that no operation reported (the service notifies about its own failures). */
   showError(message: string): void;
+  /** Subscribes to libvirt again at once (the menu's "Retry now" while it is unreachable). */
+  retry(): Promise<void>;
   quit(): void;
 }
 
@@ -42,6 +44,7 @@ export async function runTrayAction(action: MenuAction, deps: TrayActionDeps): P
     case 'build-template': return deps.showWindow('templates', { tab: 'build' });
     case 'import-template': return deps.showWindow('templates', { tab: 'import' });
     case 'settings': return deps.showWindow('settings');
+    case 'retry': return deps.retry();
     case 'quit': return deps.quit();
     case 'view': return untracked(deps.service.openViewer(action.vm));
     case 'console': return untracked(deps.service.openConsole(action.vm));

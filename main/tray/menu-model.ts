@@ -8,7 +8,7 @@ import type { VmInfo, VmState } from '../engine/types.js';
 /** Actions that concern one VM; `vm` names it. */
 export type VmActionId = 'view' | 'console' | 'start' | 'start-view' | 'stop' | 'kill' | 'restart' | 'clone' | 'delete' | 'discard' | 'kill-discard';
 /** Actions of the app itself. */
-export type AppActionId = 'open' | 'new-vm' | 'new-disposable' | 'build-template' | 'import-template' | 'settings' | 'quit';
+export type AppActionId = 'open' | 'new-vm' | 'new-disposable' | 'build-template' | 'import-template' | 'settings' | 'retry' | 'quit';
 
 export interface Confirmation {
   message: string;
@@ -43,6 +43,8 @@ export interface MenuInput {
 /** The domains that come first, in this order; others follow alphabetically, templates last. */
 export const FIRST_DOMAINS = ['work', 'personal', 'hobby', 'disposable'] as const;
 export const TEMPLATES_GROUP = 'templates';
+/** What the menu shows instead of the VMs while libvirt cannot be reached. */
+export const UNREACHABLE = 'libvirt unreachable (retrying by itself)';
 /** The color of a VM whose domain has none. */
 export const NEUTRAL_COLOR = '#6b7280';
 
@@ -149,11 +151,11 @@ export function vmLabel(vm: VmInfo, busy?: string): string {
 /** The whole tray menu. Pure. */
 export function buildMenuModel(input: MenuInput): MenuEntry[] {
   const entries: MenuEntry[] = [item('Open vms', { id: 'open' })];
-  if (input.error) entries.push(item(input.error, undefined, false));
+  if (input.error) entries.push(item(input.error, undefined, false), item('Retry now', { id: 'retry' }));
   entries.push(separator);
 
   if (input.vms === undefined) {
-    entries.push(item('Loading…', undefined, false), separator);
+    entries.push(item(input.error ? UNREACHABLE : 'Loading…', undefined, false), separator);
   } else {
     const groups = groupVms(input.vms, input.labelColors);
     if (groups.length === 0) entries.push(item('No VMs yet', undefined, false));

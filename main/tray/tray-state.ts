@@ -63,12 +63,19 @@ export class TrayState {
   private watch: LifecycleWatch | undefined;
   private reading: Promise<void> | undefined;
   private readAgain = false;
+  /** The last model handed to `render`, as JSON. */
+  private rendered: string | undefined;
 
   constructor(private readonly deps: TrayStateDeps) {}
 
-  /** Subscribes to lifecycle events and reads the list; resolves when both are done. */
-  async start(): Promise<void> {
-    this.watch = this.deps.watch((event) => this.onEvent(event), {
+  /**
+   * Subscribes to lifecycle events and reads the list; resolves once that first read succeeded or failed.
+   * It never waits for the subscription: with libvirtd down, unreachable or refusing, the watch keeps
+   * retrying on its own (backing off to 10 s) and its first successful subscription re-reads the list, so
+   * the tray goes from "libvirt unreachable" to the VM list without a restart.
+   */
+  start(): Promise<void> {
+    const watch = this.deps.watch((event) => this.onEvent(event), {
       onError: (message) => {
         this.watchError = message;
         this.render();
@@ -79,9 +86,14 @@ export class TrayState {
         void this.refresh();
       },
     });
+    this.watch = watch;
     this.render();
-    await this.watch.ready;
-    await this.refresh();
+    return this.refresh();
+  }
+
+  /** Resolves once libvirt's events are followed (never, while libvirt stays unreachable). */
+  subscribed(): Promise<void> {
+    return this.watch?.ready ?? Promise.reject(new Error('The tray state is not started.'));
   }
 
   stop(): void {
@@ -90,15 +102,26 @@ export class TrayState {
   }
 
   /** Restarts the watch (the libvirt URI changed) and re-reads. */
-  async restart(): Promise<void> {
+  restart(): Promise<void> {
     this.stop();
     this.vms = undefined;
-    await this.start();
+    return this.start();
+  }
+
+  /** "Retry now": a new subscription at once instead of the watch's next backed-off attempt. */
+  retry(): Promise<void> {
+    this.stop();
+    return this.start();
   }
 
   setBusy(busy: Record<string, string>): void {
     this.busy = busy;
     this.render();
+  }
+
+  /** True while the last read or the event watch failed: the menu says so and offers "Retry now". */
+  unreachable(): boolean {
+    return (this.error ?? this.watchError) !== undefined;
   }
 
   /** The VMs as last read (with events applied). */
@@ -147,7 +170,16 @@ export class TrayState {
     });
   }
 
+  /**
+   * Hands the model to `render` only when it differs from the last one: every change of an operation
+   * (progress ticks, up to 20 a second) passes here, and each render rebuilds the native menu and sends
+   * it over D-Bus (StatusNotifierItem's com.canonical.dbusmenu) to the tray host.
+   */
   private render(): void {
-    this.deps.render(this.model(), this.vms);
+    const model = this.model();
+    const text = JSON.stringify(model);
+    if (text === this.rendered) return;
+    this.rendered = text;
+    this.deps.render(model, this.vms);
   }
 }

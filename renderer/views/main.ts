@@ -4,8 +4,13 @@ import { groupVms, stateText, vmColor } from '../../main/tray/menu-model.js';
 import { accent, clear, debounce, errorText, h, progressBar, setStatus } from '../dom.js';
 import { statusLine } from './shared.js';
 
+/** Shown when the app opened its window because no tray host came (main/tray/tray-host.ts). */
+const NO_TRAY_NOTICE = 'No system tray was found, so vms opened this window. On Wayland the tray icon needs a StatusNotifierItem host: '
+  + 'waybar with its "tray" module, KDE, or GNOME\'s AppIndicator extension. If one starts while this window is open, the icon appears there; '
+  + 'otherwise closing this window quits vms.';
+
 /** The main window: every VM by domain, with a few actions, and the progress of long operations. */
-export async function mainView(root: HTMLElement): Promise<void> {
+export async function mainView(root: HTMLElement, params: URLSearchParams): Promise<void> {
   let settings: SettingsView = await window.vms.getSettings();
   const list = h('section', { class: 'groups', id: 'vm-list', 'aria-label': 'VMs' });
   const activity = h('section', { class: 'activity', id: 'activity', 'aria-label': 'Activity' });
@@ -82,7 +87,8 @@ export async function mainView(root: HTMLElement): Promise<void> {
       h('button', { type: 'button', id: 'templates', onclick: () => run(window.vms.openWindow({ view: 'templates' })) }, 'Templates'),
       h('button', { type: 'button', id: 'settings', onclick: () => run(window.vms.openWindow({ view: 'settings' })) }, 'Settings')));
 
-  root.append(h('div', { class: 'window' }, header, status, list, activity));
+  const notice = params.get('notice') === 'no-tray' ? h('p', { class: 'status info', id: 'notice', role: 'status' }, NO_TRAY_NOTICE) : null;
+  root.append(h('div', { class: 'window' }, header, notice, status, list, activity));
 
   for (const op of await window.vms.listOperations()) operations.set(op.id, op);
   const refresh = debounce(() => void renderList(), 80);

@@ -2,20 +2,18 @@ import { volumeInfo } from '../../main/engine/libvirt/storage.js';
 import { readDomain } from '../../main/engine/xml/domain-read.js';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { extname, join } from 'node:path';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { vmNameProblem } from '../../main/engine/names.js';
-import { EVENT_CHANNELS, INVOKE_CHANNELS, INVOKE_METHODS, type Operation } from '../../main/ipc/channels.js';
-import { createHandlers, type Handlers, type SenderInfo } from '../../main/ipc/handlers.js';
+import { EVENT_CHANNELS, type Operation } from '../../main/ipc/channels.js';
+import { createHandlers } from '../../main/ipc/handlers.js';
 import { VmsService } from '../../main/ipc/service.js';
 import type { Settings } from '../../main/settings/schema.js';
 import { makeTestEngine, URI, type TestEngine } from '../helpers/engine-fixture.js';
+import { startRendererPage, type RendererPage } from '../helpers/renderer-page.js';
 
 /**
  * The renderer in Debian's Chromium, its `window.vms` made by the real preload bundle (with a stand-in for
@@ -25,58 +23,12 @@ import { makeTestEngine, URI, type TestEngine } from '../helpers/engine-fixture.
 
 const DIST = new URL('../../', import.meta.url).pathname; // dist/
 const OUTPUT = join(DIST, '..', 'test-output');
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const tag = randomBytes(2).toString('hex');
 const TEMPLATE = `rt${tag}-arch`;
 const VM = `rt${tag}-mail`;
 const FULL = `rt${tag}-mail-full`;
 const LINKED = `rt${tag}-mail-linked`;
 const IMPORTED = `rt${tag}-imported`;
-
-/** Serves dist/renderer on loopback, as the app loads it from disk. */
-async function serveRenderer(): Promise<{ server: Server; base: string }> {
-  const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json' };
-  const server = createServer(async (request, response) => {
-    const path = new URL(request.url ?? '/', 'http://x').pathname;
-    if (path === '/other.html') {
-      // Another page on the same origin: the handlers must not trust it.
-      response.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>other</title><p>other</p>');
-      return;
-    }
-    if (!/^\/[a-z]+\.(html|js|css|js\.map)$/.test(path)) {
-      response.writeHead(404).end();
-      return;
-    }
-    try {
-      const body = await readFile(join(DIST, 'renderer', path));
-      response.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream' }).end(body);
-    } catch {
-      response.writeHead(404).end();
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-}
-
-/** The real preload bundle, run in the page with a stand-in `require('electron')` that bridges to Node. */
-async function preloadScript(): Promise<string> {
-  const preload = await readFile(join(DIST, 'preload', 'preload.cjs'), 'utf8');
-  return `(() => {
-    const listeners = {};
-    window.__vmsEmit = (channel, payload) => (listeners[channel] || []).forEach((listener) => listener({ sender: 'main' }, payload));
-    const electron = {
-      contextBridge: { exposeInMainWorld: (key, api) => Object.defineProperty(window, key, { value: Object.freeze(api) }) },
-      ipcRenderer: {
-        invoke: (channel, ...args) => window.__vmsInvoke(channel, args),
-        on: (channel, listener) => { (listeners[channel] = listeners[channel] || []).push(listener); },
-      },
-    };
-    const require = (name) => { if (name !== 'electron') throw new Error('the preload required ' + name); return electron; };
-    const module = { exports: {} };
-    const exports = module.exports;
-    ${preload}
-  })();`;
-}
 
 async function domainXml(name: string): Promise<string | undefined> {
   const result = await execa('virsh', ['-c', URI, 'dumpxml', '--inactive', name], { reject: false });
@@ -85,14 +37,12 @@ async function domainXml(name: string): Promise<string | undefined> {
 
 describe('renderer on the real engine', { timeout: 240_000 }, () => {
   let env: TestEngine;
-  let context: BrowserContext;
-  let profile: string;
-  let server: Server;
+  let renderer: RendererPage;
   let base: string;
   let page: Page;
   let stored: Settings = {};
   const operations: Operation[] = [];
-  const pageErrors: string[] = [];
+  let pageErrors: string[] = [];
 
   /** The private disk's volume of a domain, as libvirt describes it. */
   async function homeVolume(xml: string) {
@@ -108,7 +58,6 @@ describe('renderer on the real engine', { timeout: 240_000 }, () => {
     await env.engine.importTemplate(TEMPLATE, image);
     await rm(image);
 
-    ({ server, base } = await serveRenderer());
     const service = new VmsService({
       engine: () => env.engine,
       settings: { get: () => stored, set: (patch) => { stored = { ...stored, ...patch }; } },
@@ -117,36 +66,17 @@ describe('renderer on the real engine', { timeout: 240_000 }, () => {
         if (page && !page.isClosed()) void page.evaluate(([channel, payload]) => (window as unknown as { __vmsEmit(c: string, p: unknown): void }).__vmsEmit(channel as string, payload), [EVENT_CHANNELS.operation, op] as const).catch(() => undefined);
       },
     });
-    const handlers: Handlers = createHandlers(service, { pageUrl: `${base}/index.html` });
-    const byChannel = new Map(INVOKE_METHODS.map((method) => [INVOKE_CHANNELS[method] as string, handlers[method]]));
-
-    profile = await mkdtemp(join(tmpdir(), 'vms-chromium-'));
-    context = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, viewport: { width: 600, height: 640 }, deviceScaleFactor: 1 });
-    await context.exposeBinding('__vmsInvoke', async (source, channel: string, args: unknown[]) => {
-      const handler = byChannel.get(channel);
-      if (!handler) return { ok: false, error: `No handler for ${channel}` };
-      const sender: SenderInfo = { url: source.frame.url(), webContentsId: 1, isMainFrame: source.frame === source.page.mainFrame() };
-      return handler(sender, ...args);
-    });
-    await context.addInitScript({ content: await preloadScript() });
-    page = context.pages()[0] ?? await context.newPage();
-    // Any console error (a CSP violation, an exception) fails the run.
-    page.on('console', (message) => { if (message.type() === 'error') pageErrors.push(message.text()); });
-    page.on('pageerror', (error) => pageErrors.push(error.message));
+    renderer = await startRendererPage((pageUrl) => createHandlers(service, { pageUrl }));
+    ({ page, base, pageErrors } = renderer);
     await mkdir(OUTPUT, { recursive: true });
   });
 
   after(async () => {
-    await context?.close();
-    if (profile) await rm(profile, { recursive: true, force: true });
-    await new Promise((resolve) => server?.close(resolve));
+    await renderer?.close();
     await env?.cleanup();
   });
 
-  async function open(view: string, query = ''): Promise<void> {
-    await page.goto(`${base}/index.html?view=${view}${query}`);
-    await page.waitForSelector('body[data-ready=true]');
-  }
+  const open = (view: string, query = '') => renderer.open(view, query);
 
   it('creates a VM from the dialog, after showing the engine’s message for a bad name', async () => {
     await open('create');
@@ -266,7 +196,13 @@ describe('renderer on the real engine', { timeout: 240_000 }, () => {
     await page.waitForSelector('#status.ok');
     assert.equal(stored.defaultTemplate, TEMPLATE);
     assert.equal(stored.hotkey, 'Super+Shift+X');
-    assert.equal(stored.labelColors?.work, '#2563eb');
+    assert.equal(stored.labelColors, undefined, 'untouched colors stay defaults, not frozen copies');
+    await page.fill('#color-hobby', '#123456');
+    // The first save's "Saved." is still shown: clear it, so the wait below sees the second one.
+    await page.evaluate(() => { document.querySelector('#status')!.textContent = ''; });
+    await page.click('#submit');
+    await page.waitForFunction(() => document.querySelector('#status')?.textContent?.startsWith('Saved'));
+    assert.deepEqual(stored.labelColors, { hobby: '#123456' }, 'only the color chosen by hand is stored');
     await page.screenshot({ path: join(OUTPUT, 'settings-window.png') });
   });
 

@@ -68,6 +68,8 @@ describe('tray state follows libvirt events', { timeout: 120_000 }, () => {
       },
     });
     await tray.start();
+    // start() answers after the first read; the events are followed from the subscription on.
+    await tray.subscribed();
   });
 
   after(async () => {

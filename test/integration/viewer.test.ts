@@ -89,6 +89,7 @@ describe('Open viewer', { timeout: 600_000 }, () => {
       showWindow: () => assert.fail('no window expected'),
       confirm: async () => assert.fail('no confirmation expected'),
       showError: (message) => errors.push(message),
+      retry: async () => assert.fail('no retry expected'),
       quit: () => assert.fail('no quit expected'),
     });
     assert.deepEqual(errors, []);

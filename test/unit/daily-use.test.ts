@@ -9,7 +9,7 @@ import { makeContext } from '../../main/engine/context.js';
 import { guestKernelUp, isPoolMember, metadataSetXml, parseDomstats, poolCanServe, stateReason, vcpuBusy } from '../../main/engine/disposable-pool.js';
 import { textColorOn, viewerCss } from '../../main/engine/viewer-color.js';
 import { viewerArgs, viewerTitle } from '../../main/engine/viewer.js';
-import { viewerEnv } from '../../main/app/viewer.js';
+import { childEnv } from '../../main/app/child-env.js';
 import { vmNameProblem } from '../../main/engine/names.js';
 import type { VmInfo } from '../../main/engine/types.js';
 import { vmDomainSpec } from '../../main/engine/vm-create.js';
@@ -123,14 +123,14 @@ test('the viewer attaches through libvirt by domain name, and its title is the d
 });
 
 test('the tray’s viewer gets neither Electron’s nor the AppImage’s variables', () => {
-  const env = viewerEnv({
+  const env = childEnv({
     HOME: '/home/u', DISPLAY: ':0', ELECTRON_RUN_AS_NODE: '1', CHROME_DESKTOP: 'vms.desktop',
     APPDIR: '/tmp/.mount_vmsX', APPIMAGE: '/home/u/vms.AppImage', ARGV0: 'vms', OWD: '/home/u',
     LD_LIBRARY_PATH: '/tmp/.mount_vmsX/usr/lib', PATH: '/tmp/.mount_vmsX:/usr/local/bin:/usr/bin',
     XDG_DATA_DIRS: '/tmp/.mount_vmsX/usr/share:/usr/share',
   });
   assert.deepEqual(env, { HOME: '/home/u', DISPLAY: ':0', PATH: '/usr/local/bin:/usr/bin', XDG_DATA_DIRS: '/usr/share' });
-  assert.deepEqual(viewerEnv({ PATH: '/usr/bin', LD_LIBRARY_PATH: '/opt/lib' }), { PATH: '/usr/bin', LD_LIBRARY_PATH: '/opt/lib' }, 'outside an AppImage nothing else changes');
+  assert.deepEqual(childEnv({ PATH: '/usr/bin', LD_LIBRARY_PATH: '/opt/lib' }), { PATH: '/usr/bin', LD_LIBRARY_PATH: '/opt/lib' }, 'outside an AppImage nothing else changes');
 });
 
 test('only a disposable the filler paused is ready: libvirt shows one it is still starting as paused too', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { VmInfo, VmKind, VmState } from '../../main/engine/types.js';
-import { buildMenuModel, disposableTemplate, groupVms, vmActions, type MenuEntry } from '../../main/tray/menu-model.js';
+import { buildMenuModel, disposableTemplate, groupVms, UNREACHABLE, vmActions, type MenuEntry } from '../../main/tray/menu-model.js';
 
 const COLORS = { work: '#2563eb', personal: '#16a34a', hobby: '#d97706', disposable: '#dc2626' };
 
@@ -151,6 +151,10 @@ describe('buildMenuModel', () => {
     assert.ok(labels(buildMenuModel({ vms: undefined, labelColors: COLORS })).includes('Loading…'));
     const failing = buildMenuModel({ vms: [], labelColors: COLORS, error: 'Cannot reach libvirt at qemu:///system: start it.' });
     assert.equal(labels(failing)[1], 'Cannot reach libvirt at qemu:///system: start it.');
+    assert.deepEqual(actionIds(failing).slice(0, 2), ['open', 'retry']);
+    // Never read at all: no eternal "Loading…", but what is going on.
+    const neverRead = labels(buildMenuModel({ vms: undefined, labelColors: COLORS, error: 'Lost libvirt.' }));
+    assert.ok(neverRead.includes(UNREACHABLE) && !neverRead.includes('Loading…'));
     const busy = buildMenuModel({ vms, labelColors: COLORS, busy: { photos: 'cloning' } });
     assert.ok(labels(busy).includes('photos — cloning…'));
   });

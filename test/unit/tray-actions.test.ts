@@ -16,6 +16,7 @@ function deps(confirmed = true) {
     showWindow: (view, params) => log.push(`window ${view} ${JSON.stringify(params ?? {})}`),
     confirm: async (c) => { log.push(`confirm ${c.message}`); return confirmed; },
     showError: (message) => log.push(`error ${message}`),
+    retry: async () => { log.push('retry'); },
     quit: () => log.push('quit'),
   };
   return { d, log };
@@ -36,10 +37,10 @@ describe('runTrayAction', () => {
     const { d, log } = deps();
     for (const action of [
       { id: 'discard', vm: 'd1' }, { id: 'kill-discard', vm: 'd2' }, { id: 'stop', vm: 'a' }, { id: 'restart', vm: 'a' },
-      { id: 'clone', vm: 'a' }, { id: 'new-vm', template: 'arch' }, { id: 'build-template' }, { id: 'new-disposable' }, { id: 'start-view', vm: 'a' }, { id: 'quit' },
+      { id: 'clone', vm: 'a' }, { id: 'new-vm', template: 'arch' }, { id: 'build-template' }, { id: 'new-disposable' }, { id: 'start-view', vm: 'a' }, { id: 'retry' }, { id: 'quit' },
     ] as const) await runTrayAction(action, d);
     assert.deepEqual(log, ['stop d1', 'kill d2', 'stop a', 'restart a', 'window clone {"vm":"a"}', 'window create {"template":"arch"}',
-      'window templates {"tab":"build"}', 'disposable', 'start a', 'view a', 'quit']);
+      'window templates {"tab":"build"}', 'disposable', 'start a', 'view a', 'retry', 'quit']);
   });
 
   it('never throws: untracked failures become an error notice, tracked ones are left to the operation', async () => {

@@ -5,6 +5,7 @@ import { cache, cachePrune } from './cache.js';
 import { clipboard } from './clipboard.js';
 import { configGet, configSet, configUnset } from './config.js';
 import { set } from './set.js';
+import { completionCommand } from './completion.js';
 import { disposable, fillDisposablePool, watchDisposable } from './disposable.js';
 import { firewall } from './firewall.js';
 import { info, list } from './inventory.js';
@@ -18,5 +19,6 @@ export const COMMANDS: Command[] = [
   list, info, create, clone, set, start, stop, kill, restart, remove, disposable,
   templateBuild, templateImport, consoleCommand, view, clipboard, usbList, usbAttach, usbDetach, cache, cachePrune,
   networkList, networkCreate, networkSet, networkDelete, firewall, configGet, configSet, configUnset,
+  completionCommand(() => COMMANDS),
   watchDisposable, fillDisposablePool,
 ];

@@ -1,11 +1,6 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { execa } from 'execa';
-import { assetPath } from '../../engine/assets.js';
 import { assertTemplateImage } from '../../engine/image-check.js';
-import { VmsError } from '../../engine/errors.js';
 import { assertVmName } from '../../engine/names.js';
-import { pkgLayout } from '../../engine/storage/pkg-cache.js';
+import { VmsError } from '../../engine/errors.js';
 import { MIB } from '../../engine/units.js';
 import { writeSetting } from '../../settings/settings-write.js';
 import type { Command } from '../command.js';
@@ -36,10 +31,6 @@ export const templateImport: Command = {
   },
 };
 
-export function templateBuildScript(): string {
-  return assetPath('template', 'build-template.sh');
-}
-
 export const templateBuild: Command = {
   name: 'template build',
   summary: 'Build an Arch template from scratch (pacstrap) and import it',
@@ -55,39 +46,31 @@ export const templateBuild: Command = {
     password: { type: 'string', valueName: 'PW', description: 'The guest user’s password (default: the user’s name)' },
   },
   async run({ engine, json, io }, { positionals: [name], values }) {
-    assertVmName(name);
-    if (await engine.find(name)) throw new VmsError(`A VM named "${name}" already exists: choose another name.`);
-    // The build runs as root; its image is uploaded into vms's pool by the import below.
-    const buildDir = await mkdtemp(join('/var/tmp', 'vms-build-'));
-    const out = join(buildDir, `${name}.qcow2`);
-    // The template's pacman reads the same shared cache every VM mounts read-only.
-    const args = ['--name', name, '--out', out, '--shared-cache', pkgLayout(engine.ctx).shared()];
+    const text = (key: string) => (typeof values[key] === 'string' ? values[key] as string : undefined);
+    const profile = text('profile');
+    if (profile !== undefined && profile !== 'minimal' && profile !== 'gui') throw new VmsError(`The profile must be minimal or gui, not "${profile}".`);
     // The script takes whole MiB; users type any size of the one grammar (20G, 8GiB, 16384M).
     const diskBytes = sizeOption(values['disk-size'], 'disk-size');
-    if (diskBytes !== undefined) args.push('--disk-size', `${Math.ceil(diskBytes / MIB)}M`);
-    for (const key of ['profile', 'packages', 'user']) {
-      if (typeof values[key] === 'string') args.push(`--${key}`, values[key] as string);
-    }
-    // A mirror list of one's own (or a local repository) without typing it at every build.
-    const pacmanConf = typeof values['pacman-conf'] === 'string' ? values['pacman-conf'] : process.env.VMS_PACMAN_CONF;
-    if (pacmanConf) args.push('--pacman-conf', pacmanConf);
-    // Through the environment, so the password never shows in `ps`.
-    const env = { LC_ALL: 'C', ...(typeof values.password === 'string' ? { VMS_TEMPLATE_PASSWORD: values.password } : {}) };
-    try {
-      const build = await execa(templateBuildScript(), args, { stdout: 'ignore', stderr: 'inherit', reject: false, env });
-      if (build.exitCode !== 0) throw new VmsError(`Building the template "${name}" failed (see the messages above); nothing was imported.`);
-      const vm = await engine.importTemplate(name, out);
-      const madeDefault = await defaultIfFirst(engine.config.defaultTemplate, vm.name);
-      const user = typeof values.user === 'string' ? values.user : 'arch';
-      // The build script's default password is the user's name.
-      const password = typeof values.password === 'string' ? 'the one you gave' : user;
-      io.out(json ? JSON.stringify({ ...vm, login: { user }, defaultTemplate: madeDefault }, null, 2) : [
-        `Built and imported template "${vm.name}"${madeDefault ? ' (now the default template)' : ''}.`,
-        `Its VMs log in as ${user}, password ${password} (change it inside with passwd).`,
-        `Next: vms create mail${madeDefault ? '' : ` --template ${vm.name}`} && vms start mail && vms console mail`,
-      ].join('\n'));
-    } finally {
-      await rm(buildDir, { recursive: true, force: true });
-    }
+    const vm = await engine.buildTemplate(name, {
+      profile,
+      diskSize: diskBytes === undefined ? undefined : `${Math.ceil(diskBytes / MIB)}M`,
+      packages: text('packages'),
+      // A mirror list of one's own (or a local repository) without typing it at every build.
+      pacmanConf: text('pacman-conf') ?? process.env.VMS_PACMAN_CONF,
+      user: text('user'),
+      password: text('password'),
+      // Not root: sudo asks on the terminal; without one, the error names the command to run.
+      elevate: io.interactive ? 'sudo' : undefined,
+      onLine: (line) => io.err(`${line}\n`),
+    });
+    const madeDefault = await defaultIfFirst(engine.config.defaultTemplate, vm.name);
+    const user = text('user') ?? 'arch';
+    // The build script's default password is the user's name.
+    const password = text('password') !== undefined ? 'the one you gave' : user;
+    io.out(json ? JSON.stringify({ ...vm, login: { user }, defaultTemplate: madeDefault }, null, 2) : [
+      `Built and imported template "${vm.name}"${madeDefault ? ' (now the default template)' : ''}.`,
+      `Its VMs log in as ${user}, password ${password} (change it inside with passwd).`,
+      `Next: vms create mail${madeDefault ? '' : ` --template ${vm.name}`} && vms start mail && vms console mail`,
+    ].join('\n'));
   },
 };
