@@ -9,7 +9,7 @@ import { createVolumes } from './libvirt/storage.js';
 import { chooseTemplate } from './template-choice.js';
 import { isLockHeld } from './name-lock.js';
 import { assertLabel } from './names.js';
-import { prepareVmNetwork, pruneDisposableFilters, removeVmFilters } from './network/vm-network.js';
+import { prepareVmNetwork, removeVmFilters } from './network/vm-network.js';
 import { prepareVmCacheForStart } from './storage/pkg-cache.js';
 import { overlaySpec } from './storage/disks.js';
 import { collectGarbage } from './storage/garbage.js';
@@ -50,7 +50,6 @@ export async function createDisposable(ctx: EngineContext, options: DisposableOp
   const template = await getTemplate(ctx, templateName);
   const published = publishedVolume(ctx, template);
   const name = await freeDisposableName(ctx);
-  await pruneDisposableFilters(ctx).catch(() => undefined);
   return createVmRecord(ctx, name, async () => {
     const rootVolume = ctx.layout.rootVolume(name);
     await createVolumes(ctx.libvirt, ctx.layout.pool, [overlaySpec(ctx, rootVolume, published)]);

@@ -2,7 +2,7 @@ import { lookup } from 'node:dns/promises';
 import type { EngineContext } from '../context.js';
 import { VmsError } from '../errors.js';
 import { getVm } from '../inventory.js';
-import { defineDomain, domainStatus, dumpXml, listDomains, setDomainMetadata } from '../libvirt/domains.js';
+import { defineDomain, domainStatus, dumpXml, setDomainMetadata } from '../libvirt/domains.js';
 import { interfaceElement, type NetworkSpec } from '../xml/domain-build.js';
 import { editDomainXml, setNetwork } from '../xml/domain-edit.js';
 import { readDomain } from '../xml/domain-read.js';
@@ -13,7 +13,7 @@ import {
 } from './firewall.js';
 import { ensureLabelNetwork } from './label-networks.js';
 import type { LabelNetwork } from './network-xml.js';
-import { defineFilter, filterUuidOf, filterXmls, listFilters, undefineFilter } from '../libvirt/networks.js';
+import { defineFilter, filterUuidOf, filterXmls, undefineFilter } from '../libvirt/networks.js';
 import { filterContentKey } from './host-filter.js';
 
 /**
@@ -71,16 +71,6 @@ export async function removeVmFilters(ctx: EngineContext, vmName: string): Promi
   if (!networksAvailable(ctx)) return;
   await undefineFilter(ctx.libvirt, filterName(vmName));
   await undefineFilter(ctx.libvirt, rulesFilterName(vmName));
-}
-
-/** Drops the filters of disposables whose domain is gone (a disposable that stopped while nothing watched it). */
-export async function pruneDisposableFilters(ctx: EngineContext): Promise<void> {
-  const [filters, domains] = await Promise.all([listFilters(ctx.libvirt), listDomains(ctx.libvirt)]);
-  const alive = new Set(domains.map((d) => d.name));
-  for (const filter of filters) {
-    const match = /^vms-fw-(disp\d+)$/.exec(filter);
-    if (match && !alive.has(match[1])) await removeVmFilters(ctx, match[1]).catch(() => undefined);
-  }
 }
 
 export interface VmNetworkPlan {
