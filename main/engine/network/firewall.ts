@@ -176,7 +176,7 @@ export function rulesFilterName(vmName: string): string {
   return `vms-fw-${vmName}-rules`;
 }
 
-/** The ebtables chain the rules run in: after clean-traffic's anti-spoofing, before it accepts IPv4. */
+/** The ebtables chain the rules run in: after clean-traffic's anti-spoofing, before the host guard (host-filter.ts). */
 export const RULES_CHAIN = 'ipv4-vmsfw';
 export const RULES_CHAIN_PRIORITY = -690;
 
@@ -215,9 +215,13 @@ export const ARP_OUTSIDE_SUBNET_PRIORITY = -600;
 
 /**
  * The VM's rules, in order, as ebtables-layer `<ip>` rules on what the VM sends, in their own chain
- * (jumped to after clean-traffic's anti-spoofing at -710, before its IPv4 accept at -650):
- *   - allow → `return`: the rest of the VM's rules are skipped; clean-traffic then accepts the packet.
+ * (jumped to after clean-traffic's anti-spoofing at -710, before the host guard at -680 and
+ * clean-traffic's IPv4 accept at -650):
+ *   - allow → `return`: the rest of the VM's rules are skipped; the host guard decides next.
  *   - deny  → `drop`.
+ *   - no rule matched → `return` too, by a last rule: a chain that libvirt makes through ebtables-nft
+ *     ends in `accept` (measured with libvirt 11.3: `nft list table bridge nat`), which would skip the
+ *     host guard after it.
  * DHCP to the VM's own bridge address (`$DHCPSERVER`, a parameter of every vms NIC) and to the broadcast
  * address always passes first, so even `deny` alone keeps the VM's lease; DHCP to anywhere else is the
  * VM's rules' business (a bare `deny` stops it).
@@ -245,5 +249,6 @@ export function buildRulesFilterTree(vmName: string, rules: readonly ResolvedRul
   return el('filter', { name: rulesFilterName(vmName), chain: RULES_CHAIN, priority: String(RULES_CHAIN_PRIORITY) },
     uuid ? el('uuid', {}, uuid) : undefined,
     ...dhcp,
-    ...ruleElements);
+    ...ruleElements,
+    el('rule', { action: 'return', direction: 'out', priority: '1000' }));
 }
