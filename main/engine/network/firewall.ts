@@ -5,8 +5,8 @@ import { formatCidr, formatIpv4, isNetworkAddress, networkAddress, parseCidr, ty
 /**
  * A VM's outbound firewall, like qvm-firewall: an ordered list of rules; the first rule that matches a
  * packet the VM sends decides, and a packet no rule matches is allowed (end the list with a bare `deny`
- * for an allow-list; DHCP to the VM's own bridge always passes). Pure: parsing, validation, the metadata element the
- * rules are kept in, and the libvirt nwfilters they become.
+ * for an allow-list; DHCP to the VM's own bridge always passes). Pure: parsing, validation, the metadata
+ * element the rules are kept in, and the libvirt nwfilters they become.
  *
  * One rule per line:
  *
@@ -187,6 +187,9 @@ export interface ResolvedRule {
   destinations?: Cidr[];
 }
 
+/** In the root chain: after the MAC anti-spoofing chain (-800), before clean-traffic's ARP chains and accept (-500). */
+export const ARP_OUTSIDE_SUBNET_PRIORITY = -600;
+
 /** What the VM's root filter needs of its label's network. */
 export interface FilterNetwork {
   subnet: Cidr;
@@ -210,8 +213,6 @@ export function buildRootFilterTree(vmName: string, net: FilterNetwork, uuid?: s
     el('rule', { action: 'drop', direction: 'out', priority: String(ARP_OUTSIDE_SUBNET_PRIORITY) },
       el('arp', { match: 'no', arpdstipaddr: formatIpv4(networkAddress(net.subnet)), arpdstipmask: String(net.subnet.prefix) })));
 }
-
-export const ARP_OUTSIDE_SUBNET_PRIORITY = -600;
 
 /**
  * The VM's rules, in order, as ebtables-layer `<ip>` rules on what the VM sends, in their own chain

@@ -18,10 +18,11 @@ import { childElements, el, parseXml, type XmlElement } from '../xml/tree.js';
  * Two filters shared by every VM, `vms-guard-online` and `vms-guard-offline` (offline labels have no DNS),
  * in their own ebtables chain after clean-traffic's anti-spoofing (-710) and the VM's firewall (-690,
  * which returns what it allows, so DNS to the own bridge is the firewall's to deny), before clean-traffic
- * accepts IPv4 (-650). The VM's own bridge address comes from `$DHCPSERVER`, the parameter on every vms NIC. The host's
- * addresses are written into the filters and refreshed whenever vms makes, starts or deletes a network or
- * starts a VM (one `nwfilter-define` when they changed, which libvirt applies to every running VM at once).
- * An address that appears in between (a VPN coming up while VMs run) is not covered until then.
+ * accepts IPv4 (-650). The VM's own bridge address comes from `$DHCPSERVER`, the parameter on every vms
+ * NIC. The host's addresses are written into the filters and refreshed whenever vms makes, starts or
+ * deletes a network or starts a VM (one `nwfilter-define` when they changed, which libvirt applies to
+ * every running VM at once). An address that appears in between (a VPN coming up while VMs run) is not
+ * covered until then.
  */
 
 export const HOST_FILTER_CHAIN = 'ipv4-vmshost';
@@ -66,13 +67,16 @@ export function buildHostFilterTree(offline: boolean, hostAddresses: readonly st
     el('rule', { action: 'return', direction: 'out', priority: '1000' }));
 }
 
-/** The addresses to guard, from `ip -j -4 addr show` (pure): each address and its subnet's broadcast; loopback is left out (the kernel drops it from a bridge anyway). */
+/**
+ * The addresses to guard, from `ip -j -4 addr show` (pure): each address and its subnet's broadcast;
+ * loopback is left out (the kernel drops it from a bridge anyway).
+ */
 export function hostAddressesOf(ipAddrJson: string): string[] {
   const links = JSON.parse(ipAddrJson || '[]') as Array<{ addr_info?: Array<{ family?: string; local?: string; broadcast?: string }> }>;
   const found = links.flatMap((link) => (link.addr_info ?? [])
     .filter((info) => (info.family ?? 'inet') === 'inet')
     .flatMap((info) => [info.local, info.broadcast]))
-    .filter((a): a is string => Boolean(a) && !a!.startsWith('127.'));
+    .filter((a): a is string => typeof a === 'string' && !a.startsWith('127.'));
   return [...new Set(found)].sort();
 }
 
