@@ -165,12 +165,12 @@ test('a VM’s filters: clean-traffic always, then its rules in order in their o
   assert.equal(root.attrs.name, filterName('vm1'));
   assert.equal(root.attrs.chain, 'root');
   const refs = root.children.filter((c): c is Exclude<typeof c, string> => typeof c === 'object' && c.name === 'filterref');
-  assert.deepEqual(refs.map((c) => c.attrs.filter), ['clean-traffic', 'vms-host-online', rulesFilterName('vm1')]);
+  assert.deepEqual(refs.map((c) => c.attrs.filter), ['clean-traffic', 'vms-guard-online', rulesFilterName('vm1')]);
   // ARP only about its own subnet: a drop of anything else, before clean-traffic accepts ARP at -500.
   assert.equal(serializeXml(root).replace(/\s+/g, ' ').match(/<rule[^>]*>.*<\/rule>/)?.[0].replace(/> </g, '><'),
     '<rule action="drop" direction="out" priority="-600"><arp match="no" arpdstipaddr="10.231.7.0" arpdstipmask="24"/></rule>');
   const offline = buildRootFilterTree('vm1', { subnet: cidr('10.231.7.0/24'), offline: true });
-  assert.ok(offline.children.some((c) => typeof c === 'object' && c.attrs.filter === 'vms-host-offline'));
+  assert.ok(offline.children.some((c) => typeof c === 'object' && c.attrs.filter === 'vms-guard-offline'));
 
   const tree = buildRulesFilterTree('vm1', [
     { rule: { action: 'allow', dst: '10.0.0.0/8', proto: 'tcp', ports: { from: 443, to: 443 } }, destinations: [cidr('10.0.0.0/8')] },
@@ -179,9 +179,9 @@ test('a VM’s filters: clean-traffic always, then its rules in order in their o
     { rule: { action: 'deny' } },
   ], '0f0f0f0f-0000-4000-8000-000000000000');
   assert.equal(tree.attrs.chain, 'ipv4-vmsfw');
-  assert.equal(tree.attrs.priority, '-690', 'after anti-spoofing (-710), before clean-traffic accepts IPv4 (-650)');
+  assert.equal(tree.attrs.priority, '-690', 'after anti-spoofing (-710), before the host guard (-680) and clean-traffic’s IPv4 accept (-650)');
   const rules = tree.children.filter((c): c is Exclude<typeof c, string> => typeof c === 'object' && c.name === 'rule');
-  const summary = rules.map((r) => `${r.attrs.action} ${r.attrs.direction} ${r.attrs.priority} ${JSON.stringify((r.children[0] as { attrs: object }).attrs)}`);
+  const summary = rules.map((r) => `${r.attrs.action} ${r.attrs.direction} ${r.attrs.priority} ${JSON.stringify((r.children[0] as { attrs: object } | undefined)?.attrs ?? {})}`);
   assert.deepEqual(summary, [
     'return out 0 {"dstipaddr":"$DHCPSERVER","protocol":"udp","srcportstart":"68","dstportstart":"67"}',
     'return out 0 {"dstipaddr":"255.255.255.255","protocol":"udp","srcportstart":"68","dstportstart":"67"}',
@@ -189,6 +189,7 @@ test('a VM’s filters: clean-traffic always, then its rules in order in their o
     'drop out 2 {"dstipaddr":"192.0.2.1","dstipmask":"32"}',
     'drop out 2 {"dstipaddr":"192.0.2.2","dstipmask":"32"}',
     'drop out 4 {}',
+    'return out 1000 {}',
   ]);
 });
 
@@ -205,8 +206,8 @@ test('the host filters let a VM reach the host only for DHCP and (online) DNS on
 
   const summary = (offline: boolean) => buildHostFilterTree(offline, addresses).children
     .filter((c): c is Exclude<typeof c, string> => typeof c === 'object' && c.name === 'rule')
-    .map((r) => `${r.attrs.action} ${r.attrs.priority} ${Object.values((r.children[0] as { attrs: Record<string, string> }).attrs).join(' ')}`);
-  const drops = [...addresses.map((a) => `drop 100 ${a} 32`), 'drop 100 224.0.0.0 4', 'drop 100 255.255.255.255 32'];
+    .map((r) => `${r.attrs.action} ${r.attrs.priority} ${Object.values((r.children[0] as { attrs: Record<string, string> } | undefined)?.attrs ?? {}).join(' ')}`.trim());
+  const drops = [...addresses.map((a) => `drop 100 ${a} 32`), 'drop 100 224.0.0.0 4', 'drop 100 255.255.255.255 32', 'return 1000'];
   assert.deepEqual(summary(false), [
     'return 10 $DHCPSERVER udp 68 67',
     'return 11 255.255.255.255 udp 68 67',
@@ -218,15 +219,16 @@ test('the host filters let a VM reach the host only for DHCP and (online) DNS on
   const online = buildHostFilterTree(false, addresses);
   assert.equal(online.attrs.name, hostFilterName(false));
   assert.equal(online.attrs.chain, 'ipv4-vmshost');
-  assert.equal(online.attrs.priority, '-695', 'after anti-spoofing (-710), before the VM’s rules (-690)');
-  assert.equal(hostFilterUuid('vms-host-online'), hostFilterUuid('vms-host-online'));
-  assert.notEqual(hostFilterUuid('vms-host-online'), hostFilterUuid('vms-host-offline'));
+  assert.equal(online.attrs.priority, '-680', 'after anti-spoofing (-710) and the VM’s rules (-690), before clean-traffic’s IPv4 accept (-650)');
+  assert.equal(hostFilterUuid('vms-guard-online'), hostFilterUuid('vms-guard-online'));
+  assert.notEqual(hostFilterUuid('vms-guard-online'), hostFilterUuid('vms-guard-offline'));
 
   // libvirt's dumpxml of the same filter compares equal (another attribute order, a uuid, its own quoting); another address does not.
-  const dumped = `<filter name='vms-host-online' chain='ipv4-vmshost' priority='-695'>\n  <uuid>${hostFilterUuid('vms-host-online')}</uuid>\n${
+  const dumped = `<filter name='vms-guard-online' chain='ipv4-vmshost' priority='-680'>\n  <uuid>${hostFilterUuid('vms-guard-online')}</uuid>\n${
     online.children.filter((c): c is Exclude<typeof c, string> => typeof c === 'object' && c.name === 'rule').map((r) => {
-      const ip = r.children[0] as { attrs: Record<string, string> };
-      return `  <rule action='${r.attrs.action}' direction='out' priority='${r.attrs.priority}'>\n    <ip ${Object.entries(ip.attrs).reverse().map(([k, v]) => `${k}='${v}'`).join(' ')}/>\n  </rule>\n`;
+      const ip = r.children[0] as { attrs: Record<string, string> } | undefined;
+      const match = ip ? `\n    <ip ${Object.entries(ip.attrs).reverse().map(([k, v]) => `${k}='${v}'`).join(' ')}/>\n  ` : '';
+      return `  <rule action='${r.attrs.action}' direction='out' priority='${r.attrs.priority}'>${match}</rule>\n`;
     }).join('')}</filter>\n`;
   assert.equal(filterContentKey(dumped), filterContentKey(online));
   assert.notEqual(filterContentKey(buildHostFilterTree(false, [...addresses, '198.51.100.1'])), filterContentKey(online));

@@ -5,8 +5,8 @@ import { formatCidr, formatIpv4, isNetworkAddress, networkAddress, parseCidr, ty
 /**
  * A VM's outbound firewall, like qvm-firewall: an ordered list of rules; the first rule that matches a
  * packet the VM sends decides, and a packet no rule matches is allowed (end the list with a bare `deny`
- * for an allow-list; DHCP to the VM's own bridge always passes). Pure: parsing, validation, the metadata element the
- * rules are kept in, and the libvirt nwfilters they become.
+ * for an allow-list; DHCP to the VM's own bridge always passes). Pure: parsing, validation, the metadata
+ * element the rules are kept in, and the libvirt nwfilters they become.
  *
  * One rule per line:
  *
@@ -176,7 +176,7 @@ export function rulesFilterName(vmName: string): string {
   return `vms-fw-${vmName}-rules`;
 }
 
-/** The ebtables chain the rules run in: after clean-traffic's anti-spoofing, before it accepts IPv4. */
+/** The ebtables chain the rules run in: after clean-traffic's anti-spoofing, before the host guard (host-filter.ts). */
 export const RULES_CHAIN = 'ipv4-vmsfw';
 export const RULES_CHAIN_PRIORITY = -690;
 
@@ -186,6 +186,9 @@ export interface ResolvedRule {
   /** undefined: any destination. */
   destinations?: Cidr[];
 }
+
+/** In the root chain: after the MAC anti-spoofing chain (-800), before clean-traffic's ARP chains and accept (-500). */
+export const ARP_OUTSIDE_SUBNET_PRIORITY = -600;
 
 /** What the VM's root filter needs of its label's network. */
 export interface FilterNetwork {
@@ -211,13 +214,15 @@ export function buildRootFilterTree(vmName: string, net: FilterNetwork, uuid?: s
       el('arp', { match: 'no', arpdstipaddr: formatIpv4(networkAddress(net.subnet)), arpdstipmask: String(net.subnet.prefix) })));
 }
 
-export const ARP_OUTSIDE_SUBNET_PRIORITY = -600;
-
 /**
  * The VM's rules, in order, as ebtables-layer `<ip>` rules on what the VM sends, in their own chain
- * (jumped to after clean-traffic's anti-spoofing at -710, before its IPv4 accept at -650):
- *   - allow → `return`: the rest of the VM's rules are skipped; clean-traffic then accepts the packet.
+ * (jumped to after clean-traffic's anti-spoofing at -710, before the host guard at -680 and
+ * clean-traffic's IPv4 accept at -650):
+ *   - allow → `return`: the rest of the VM's rules are skipped; the host guard decides next.
  *   - deny  → `drop`.
+ *   - no rule matched → `return` too, by a last rule: a chain that libvirt makes through ebtables-nft
+ *     ends in `accept` (measured with libvirt 11.3: `nft list table bridge nat`), which would skip the
+ *     host guard after it.
  * DHCP to the VM's own bridge address (`$DHCPSERVER`, a parameter of every vms NIC) and to the broadcast
  * address always passes first, so even `deny` alone keeps the VM's lease; DHCP to anywhere else is the
  * VM's rules' business (a bare `deny` stops it).
@@ -245,5 +250,6 @@ export function buildRulesFilterTree(vmName: string, rules: readonly ResolvedRul
   return el('filter', { name: rulesFilterName(vmName), chain: RULES_CHAIN, priority: String(RULES_CHAIN_PRIORITY) },
     uuid ? el('uuid', {}, uuid) : undefined,
     ...dhcp,
-    ...ruleElements);
+    ...ruleElements,
+    el('rule', { action: 'return', direction: 'out', priority: '1000' }));
 }

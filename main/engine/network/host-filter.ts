@@ -15,19 +15,22 @@ import { childElements, el, parseXml, type XmlElement } from '../xml/tree.js';
  * opens into a VM are dropped too: the host cannot open network connections into VMs (use the console or
  * SPICE). VM-to-VM broadcast and multicast within a label are dropped with it (they reach the host too).
  *
- * Two filters shared by every VM, `vms-host-online` and `vms-host-offline` (offline labels have no DNS),
- * in their own ebtables chain after clean-traffic's anti-spoofing (-710) and before the VM's firewall
- * (-690). The VM's own bridge address comes from `$DHCPSERVER`, the parameter on every vms NIC. The host's
- * addresses are written into the filters and refreshed whenever vms makes, starts or deletes a network or
- * starts a VM (one `nwfilter-define` when they changed, which libvirt applies to every running VM at once).
- * An address that appears in between (a VPN coming up while VMs run) is not covered until then.
+ * Two filters shared by every VM, `vms-guard-online` and `vms-guard-offline` (offline labels have no DNS),
+ * in their own ebtables chain after clean-traffic's anti-spoofing (-710) and the VM's firewall (-690,
+ * which returns what it allows, so DNS to the own bridge is the firewall's to deny), before clean-traffic
+ * accepts IPv4 (-650). The VM's own bridge address comes from `$DHCPSERVER`, the parameter on every vms
+ * NIC. The host's addresses are written into the filters and refreshed whenever vms makes, starts or
+ * deletes a network or starts a VM (one `nwfilter-define` when they changed, which libvirt applies to
+ * every running VM at once). An address that appears in between (a VPN coming up while VMs run) is not
+ * covered until then.
  */
 
 export const HOST_FILTER_CHAIN = 'ipv4-vmshost';
-export const HOST_FILTER_PRIORITY = -695;
+export const HOST_FILTER_PRIORITY = -680;
 
+/** Named for this layout of chains (the VM's rules first, then this guard): a vms that ordered them differently used other names. */
 export function hostFilterName(offline: boolean): string {
-  return offline ? 'vms-host-offline' : 'vms-host-online';
+  return offline ? 'vms-guard-offline' : 'vms-guard-online';
 }
 
 /** A stable UUID per filter name: libvirt redefines a filter only under its UUID, so two engines define the same one. */
@@ -59,16 +62,21 @@ export function buildHostFilterTree(offline: boolean, hostAddresses: readonly st
     !offline && out('return', 12, { dstipaddr: '$DHCPSERVER', protocol: 'udp', dstportstart: '53' }),
     !offline && out('return', 13, { dstipaddr: '$DHCPSERVER', protocol: 'tcp', dstportstart: '53' }),
     ...[...new Set(hostAddresses)].sort().map((address) => out('drop', 100, { dstipaddr: address, dstipmask: '32' })),
-    ...NEVER_TO.map(({ address, prefix }) => out('drop', 100, { dstipaddr: address, dstipmask: String(prefix) })));
+    ...NEVER_TO.map(({ address, prefix }) => out('drop', 100, { dstipaddr: address, dstipmask: String(prefix) })),
+    // libvirt's chains end in `accept` under ebtables-nft (firewall.ts): say what should happen.
+    el('rule', { action: 'return', direction: 'out', priority: '1000' }));
 }
 
-/** The addresses to guard, from `ip -j -4 addr show` (pure): each address and its subnet's broadcast; loopback is left out (the kernel drops it from a bridge anyway). */
+/**
+ * The addresses to guard, from `ip -j -4 addr show` (pure): each address and its subnet's broadcast;
+ * loopback is left out (the kernel drops it from a bridge anyway).
+ */
 export function hostAddressesOf(ipAddrJson: string): string[] {
   const links = JSON.parse(ipAddrJson || '[]') as Array<{ addr_info?: Array<{ family?: string; local?: string; broadcast?: string }> }>;
   const found = links.flatMap((link) => (link.addr_info ?? [])
     .filter((info) => (info.family ?? 'inet') === 'inet')
     .flatMap((info) => [info.local, info.broadcast]))
-    .filter((a): a is string => Boolean(a) && !a!.startsWith('127.'));
+    .filter((a): a is string => typeof a === 'string' && !a.startsWith('127.'));
   return [...new Set(found)].sort();
 }
 
