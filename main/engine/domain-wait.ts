@@ -1,5 +1,5 @@
 import type { EngineContext } from './context.js';
-import { watchLifecycle } from './events.js';
+import { watchLifecycle } from './libvirt/events.js';
 import { domainStatus } from './libvirt/domains.js';
 
 /**

@@ -3,7 +3,7 @@
  */
 import { resolveConfig, type EngineConfig } from './config.js';
 import { makeContext, type EngineContext } from './context.js';
-import { watchLifecycle, type LifecycleEvent, type LifecycleWatch, type WatchOptions } from './events.js';
+import { watchLifecycle, type LifecycleEvent, type LifecycleWatch, type WatchOptions } from './libvirt/events.js';
 import { bridgeConsole, readConsoleLog, type BridgeOptions } from './console.js';
 import { createDisposable, reapDisposable, watchDisposable, type DisposableOptions } from './disposable.js';
 import { fillDisposablePool, readyPreloaded, takePreloaded, type FillOptions } from './disposable-pool.js';
@@ -106,4 +106,4 @@ export { defaultPolicy, type LabelPolicy } from './network/network-xml.js';
 export type { LabelNetworkState } from './network/label-networks.js';
 export { formatRule, parseRuleWords, parsePolicy, type FirewallRule } from './network/firewall.js';
 export { usbMenuModel, type UsbDeviceUse, type UsbMenuDevice, type UsbMenuItem } from './usb.js';
-export { parseLifecycleLine, type LifecycleEvent, type LifecycleEventName, type LifecycleWatch } from './events.js';
+export { parseLifecycleLine, type LifecycleEvent, type LifecycleEventName, type LifecycleWatch } from './libvirt/events.js';

@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { assetPath } from './assets.js';
 import type { EngineContext } from './context.js';
 import { VmsError } from './errors.js';
-import { lineSplitter } from './events.js';
+import { lineSplitter } from './libvirt/events.js';
 import { findVm } from './inventory.js';
 import { assertVmName } from './names.js';
 import { isLocalUri } from './libvirt/connection.js';

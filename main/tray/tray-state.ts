@@ -1,4 +1,4 @@
-import type { LifecycleEvent, LifecycleWatch, WatchOptions } from '../engine/events.js';
+import type { LifecycleEvent, LifecycleWatch, WatchOptions } from '../engine/libvirt/events.js';
 import { isVmsError } from '../engine/errors.js';
 import type { VmInfo } from '../engine/types.js';
 import { buildMenuModel, disposableTemplate, type MenuEntry } from './menu-model.js';

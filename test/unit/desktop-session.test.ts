@@ -5,7 +5,7 @@ import { childEnv } from '../../main/app/child-env.js';
 import { detectDesktop, disposableBinding, loginStart } from '../../main/app/desktop-session.js';
 import { shellWord } from '../../main/engine/shell-word.js';
 import { settingsDir } from '../../main/settings/settings-file.js';
-import type { LifecycleWatch } from '../../main/engine/events.js';
+import type { LifecycleWatch } from '../../main/engine/libvirt/events.js';
 import type { VmInfo } from '../../main/engine/types.js';
 import { TrayState } from '../../main/tray/tray-state.js';
 

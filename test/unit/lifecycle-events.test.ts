@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { lineSplitter, parseLifecycleLine } from '../../main/engine/events.js';
+import { lineSplitter, parseLifecycleLine } from '../../main/engine/libvirt/events.js';
 import type { VmInfo } from '../../main/engine/types.js';
 import { applyLifecycleEvent } from '../../main/tray/tray-state.js';
 
