@@ -45,8 +45,14 @@ export async function processUid(pid: number): Promise<number> {
   return Number(/^Uid:\s+(\d+)/m.exec(status)![1]);
 }
 
+/** A command line that runs as DESKTOP_USER: through runuser when the test runs as root, as is when it is that user. */
+export function asDesktopUser(command: string[]): string[] {
+  return process.getuid?.() === 0 ? ['runuser', '-u', DESKTOP_USER, '--', ...command] : command;
+}
+
 /** Runs a program as DESKTOP_USER with exactly these environment variables (plus LC_ALL=C). */
 export function runAsDesktopUser(file: string, args: string[], env: Record<string, string | undefined>, options: { timeout?: number } = {}) {
   const assignments = Object.entries({ ...env, LC_ALL: 'C' }).flatMap(([key, value]) => (value === undefined ? [] : [`${key}=${value}`]));
-  return execa('runuser', ['-u', DESKTOP_USER, '--', 'env', '-i', ...assignments, file, ...args], { reject: false, timeout: options.timeout ?? 60_000 });
+  const [command, ...rest] = asDesktopUser(['env', '-i', ...assignments, file, ...args]);
+  return execa(command, rest, { reject: false, timeout: options.timeout ?? 60_000 });
 }

@@ -8,7 +8,7 @@ import { viewerArgs } from '../../main/engine/viewer.js';
 import { VmsService } from '../../main/ipc/service.js';
 import { runTrayAction } from '../../main/tray/actions.js';
 import { makeTestEngine, testGuestImage, type TestEngine } from '../helpers/engine-fixture.js';
-import { DESKTOP_USER, listeningTcpSockets, qemuPid, startXvfb, type Xvfb } from '../helpers/display.js';
+import { asDesktopUser, DESKTOP_USER, listeningTcpSockets, qemuPid, startXvfb, type Xvfb } from '../helpers/display.js';
 import { startAndConnect } from '../helpers/guest.js';
 import type { SerialConsole } from '../helpers/serial-console.js';
 
@@ -141,8 +141,9 @@ describe('Open viewer', { timeout: 600_000 }, () => {
     // SPICE takes one client at a time: the tray's viewer makes room first.
     if (viewerPid) process.kill(viewerPid);
     viewerPid = undefined;
-    const viewer = execa('runuser', ['-u', DESKTOP_USER, '--', 'env', '-i', `DISPLAY=${display}`, `HOME=/home/${DESKTOP_USER}`, 'LC_ALL=C',
-      'virt-viewer', '--spice-debug', ...viewerArgs(env.config.uri, VM)], { reject: false, timeout: 90_000, all: true });
+    const [command, ...args] = asDesktopUser(['env', '-i', `DISPLAY=${display}`, `HOME=/home/${DESKTOP_USER}`, 'LC_ALL=C',
+      'virt-viewer', '--spice-debug', ...viewerArgs(env.config.uri, VM)]);
+    const viewer = execa(command, args, { reject: false, timeout: 90_000, all: true });
     let log = '';
     viewer.all!.on('data', (chunk: Buffer) => { log += chunk.toString(); });
     const channelsUp = () => [0, 1].every((id) => log.includes(`usbredir-9:${id}: channel up`));

@@ -35,6 +35,8 @@ export class VirshShell {
   private seq = 0;
   private waiter: (() => void) | undefined;
   private dead: Error | undefined;
+  /** virsh printed its first prompt: it is connected and reads commands (before, nothing ran). */
+  private prompted = false;
 
   constructor(private readonly uri: string) {}
 
@@ -56,7 +58,11 @@ export class VirshShell {
     const child = spawn('virsh', ['-q', '-c', this.uri], { env: { ...process.env, LC_ALL: 'C', TERM: 'dumb', COLUMNS: '1000000', LINES: '1000' }, stdio: ['pipe', 'pipe', 'pipe'] });
     child.stdout!.setEncoding('utf8');
     child.stderr!.setEncoding('utf8');
-    child.stdout!.on('data', (chunk: string) => { this.stdout += chunk; this.waiter?.(); });
+    child.stdout!.on('data', (chunk: string) => {
+      this.stdout += chunk;
+      if (this.stdout.includes(PROMPT)) this.prompted = true;
+      this.waiter?.();
+    });
     child.stderr!.on('data', (chunk: string) => { this.stderr += chunk; this.waiter?.(); });
     child.on('error', (error) => { this.dead = error; this.waiter?.(); });
     child.on('exit', () => {
@@ -65,6 +71,7 @@ export class VirshShell {
       this.waiter?.();
     });
     this.dead = undefined;
+    this.prompted = false;
     this.stdout = '';
     this.stderr = '';
     return child;
@@ -105,7 +112,8 @@ export class VirshShell {
           resolve();
         } else if (this.dead) {
           this.waiter = undefined;
-          reject(new VirshShellError(`virsh ended: ${this.dead.message}`, true));
+          // Ended before its first prompt (it could not connect): nothing ran, a process may retry.
+          reject(new VirshShellError(`virsh ended: ${this.dead.message}`, this.prompted));
         }
       };
       this.waiter = check;
