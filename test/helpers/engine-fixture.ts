@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, chmod, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { access, chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -71,6 +71,9 @@ export async function makeTestEngine(tag: string, settings: Partial<EngineConfig
   // QEMU (another user) reads what tests hand it from scratch/ (a USB stick image): traversable.
   await chmod(home, 0o755);
   for (const dir of ['scratch', 'state', 'state/locks', 'state/pending', 'state/disposable', 'state/updating', 'config']) await mkdir(join(home, dir));
+  // Small VMs for a 2-core TCG host, for the CLI as for the in-process engine (the CLI reads config.json).
+  const small = { defaultMemoryMiB: 512, defaultVcpus: 1, defaultDiskSize: '1G', ...settings };
+  await writeFile(join(home, 'config', 'config.json'), JSON.stringify(small, null, 2));
   // A test file that runs as root (it builds a template) still runs its VM operations as the user.
   const user = testUser();
   if (user) await execa('chown', ['-R', `${user}:${user}`, home]);
@@ -87,7 +90,7 @@ export async function makeTestEngine(tag: string, settings: Partial<EngineConfig
     // No background pool of preloaded disposables unless a test asks for one.
     VMS_DISPOSABLE_POOL: String(settings.disposablePoolSize ?? 0),
   };
-  const config = resolveConfig({ defaultMemoryMiB: 512, defaultVcpus: 1, defaultDiskSize: '1G', ...settings }, env);
+  const config = resolveConfig(small, env);
   const engine = new Engine(config);
   const libvirt = new Libvirt(URI);
   return {
