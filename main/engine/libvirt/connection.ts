@@ -44,6 +44,20 @@ export function isLocalUri(uri: string): boolean {
   return (!transport || transport === 'unix') && (host === '' || host === 'localhost');
 }
 
+/**
+ * Tests only: `VMS_TEST_KILL_AT_STEP=N` makes this process SIGKILL itself just before its Nth libvirt call,
+ * so a test can interrupt every step of every operation without listing the steps. Read once and taken out
+ * of the environment, so the detached helpers a command starts (a disposable's watcher) are not killed too.
+ */
+const killAtStep = Number(process.env.VMS_TEST_KILL_AT_STEP) || 0;
+delete process.env.VMS_TEST_KILL_AT_STEP;
+let libvirtCalls = 0;
+
+function stepHook(): void {
+  libvirtCalls++;
+  if (killAtStep > 0 && libvirtCalls === killAtStep) process.kill(process.pid, 'SIGKILL');
+}
+
 export class Libvirt {
   /** virsh processes started by this connection (for the benchmark's "calls per operation"). */
   processes = 0;
@@ -52,6 +66,7 @@ export class Libvirt {
 
   /** Runs one virsh command; a failure is a LibvirtError whose kind says what went wrong. */
   async run(args: string[], options: { input?: string | Buffer; inputFile?: string } = {}): Promise<string> {
+    stepHook();
     const started = performance.now();
     this.processes++;
     try {
@@ -77,6 +92,7 @@ export class Libvirt {
   async batch(commands: string[][]): Promise<BatchResult[]> {
     if (commands.length === 0) return [];
     const script = commands.map((c) => `${c.map(quoteVirshWord).join(' ')} ; echo ${MARK} ; echo --err ${MARK}`).join(' ; ');
+    stepHook();
     const started = performance.now();
     this.processes++;
     let stdout: string;

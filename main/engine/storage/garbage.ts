@@ -5,7 +5,7 @@ import { listVolumes, refreshPool } from '../libvirt/storage.js';
 import { namesLocked } from '../name-lock.js';
 import type { VolumeInfo } from '../xml/storage-xml.js';
 import { disksOf } from '../xml/domain-read.js';
-import { parseXml } from '../xml/tree.js';
+import { childElements, find, parseXml, textOf } from '../xml/tree.js';
 import { ownerOfVolume } from './layout.js';
 import { ensureVmsPool } from './pool.js';
 
@@ -26,9 +26,13 @@ export function neededVolumes(volumes: readonly VolumeInfo[], domains: ReadonlyA
     }
   };
   for (const domain of domains) {
-    for (const disk of disksOf(parseXml(domain.xml))) {
+    const root = parseXml(domain.xml);
+    for (const disk of disksOf(root)) {
       keep(disk.pool === pool && disk.volume ? byName.get(disk.volume) : disk.path ? byPath.get(disk.path) : undefined);
     }
+    // By path too: a domain renamed outside vms (virsh domrename) keeps its NVRAM and log under the old name.
+    keep(byPath.get(textOf(find(root, 'os', 'nvram')) ?? ''));
+    for (const serial of childElements(find(root, 'devices') ?? root, 'serial')) keep(byPath.get(find(serial, 'log')?.attrs.file ?? ''));
   }
   for (const volume of volumes) {
     const owner = ownerOfVolume(volume.name);
