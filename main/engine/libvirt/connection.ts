@@ -45,17 +45,30 @@ export function isLocalUri(uri: string): boolean {
 }
 
 /**
- * Tests only: `VMS_TEST_KILL_AT_STEP=N` makes this process SIGKILL itself just before its Nth libvirt call,
- * so a test can interrupt every step of every operation without listing the steps. Read once and taken out
- * of the environment, so the detached helpers a command starts (a disposable's watcher) are not killed too.
+ * Tests only, to interrupt every step of every operation without listing the steps:
+ * `VMS_TEST_KILL_AT_STEP=N` makes this process SIGKILL itself just before its Nth libvirt call, and
+ * `VMS_TEST_KILL_AT_CHANGE=N` just before its Nth call that changes something (a kill before a call that
+ * only reads leaves the same state as a kill before the next change, so this covers every distinct state
+ * in fewer runs). Read once and taken out of the environment, so the detached helpers a command starts
+ * (a disposable's watcher) are not killed too.
  */
-const killAtStep = Number(process.env.VMS_TEST_KILL_AT_STEP) || 0;
+const killAt = { call: Number(process.env.VMS_TEST_KILL_AT_STEP) || 0, change: Number(process.env.VMS_TEST_KILL_AT_CHANGE) || 0 };
 delete process.env.VMS_TEST_KILL_AT_STEP;
-let libvirtCalls = 0;
+delete process.env.VMS_TEST_KILL_AT_CHANGE;
+const counted = { call: 0, change: 0 };
 
-function stepHook(): void {
-  libvirtCalls++;
-  if (killAtStep > 0 && libvirtCalls === killAtStep) process.kill(process.pid, 'SIGKILL');
+/** virsh verbs that change nothing libvirt keeps (a pool refresh only re-reads the folder). */
+const READ_ONLY_VERBS = new Set([
+  'list', 'dominfo', 'dumpxml', 'domstate', 'domstats', 'domdisplay', 'ttyconsole', 'capabilities', 'echo',
+  'pool-info', 'pool-dumpxml', 'pool-list', 'pool-refresh', 'vol-list', 'vol-dumpxml', 'vol-info', 'vol-download',
+  'net-list', 'net-dumpxml', 'net-info', 'nwfilter-list', 'nwfilter-dumpxml',
+]);
+
+function stepHook(verbs: string[]): void {
+  const changes = !verbs.every((verb) => READ_ONLY_VERBS.has(verb));
+  counted.call++;
+  if (changes) counted.change++;
+  if (counted.call === killAt.call || (changes && counted.change === killAt.change)) process.kill(process.pid, 'SIGKILL');
 }
 
 export class Libvirt {
@@ -66,7 +79,7 @@ export class Libvirt {
 
   /** Runs one virsh command; a failure is a LibvirtError whose kind says what went wrong. */
   async run(args: string[], options: { input?: string | Buffer; inputFile?: string } = {}): Promise<string> {
-    stepHook();
+    stepHook([args[0]]);
     const started = performance.now();
     this.processes++;
     try {
@@ -92,7 +105,7 @@ export class Libvirt {
   async batch(commands: string[][]): Promise<BatchResult[]> {
     if (commands.length === 0) return [];
     const script = commands.map((c) => `${c.map(quoteVirshWord).join(' ')} ; echo ${MARK} ; echo --err ${MARK}`).join(' ; ');
-    stepHook();
+    stepHook(commands.map((c) => c[0]));
     const started = performance.now();
     this.processes++;
     let stdout: string;

@@ -41,7 +41,7 @@ export class StorageLayout {
 
   locksDir(): string { return join(this.stateDir, 'locks'); }
   lock(name: string): string { return join(this.locksDir(), `${name}.lock`); }
-  /** Journal entries: `pending` (a create, clone or import under way), `disposable`, `updating` (a template). */
+  /** Journal entries: `pending` (a create, clone, import or delete under way), `disposable`, `updating` (a template). */
   journalDir(kind: JournalKind): string { return join(this.stateDir, kind); }
   journalEntry(kind: JournalKind, name: string): string { return join(this.journalDir(kind), name); }
 }
