@@ -1,6 +1,6 @@
 import { labelProblem } from './names.js';
 import { neededVolumes } from './storage/garbage.js';
-import { ownerOfVolume, StorageLayout, templateVersionOf } from './storage/layout.js';
+import { ownerOfVolume, templateVersionOf, templateVersionVolume } from './storage/layout.js';
 import type { VmMeta } from './types.js';
 import { disksOf } from './xml/domain-read.js';
 import { findMetadataElement, readMetadata } from './xml/metadata.js';
@@ -72,8 +72,6 @@ export interface AuditInput {
   vmCacheDir: (vm: string) => string;
 }
 
-const versionVolume = (name: string, version: number) => new StorageLayout('', '', '').templateVersionVolume(name, version);
-
 const VM_FILTER = /^vms-fw-([A-Za-z][A-Za-z0-9_-]*?)(-rules)?$/;
 
 interface DomainFacts {
@@ -137,7 +135,7 @@ export function auditFindings(input: AuditInput): Finding[] {
       if (volumeByName.has(disk)) continue;
       add({ kind: 'missing-disk', subject: disk, vm: vm.name, problem: `VM ${vm.name} has lost its disk ${disk}`, remedy: `needs a decision: restore the volume ${disk} into pool ${input.pool}, or delete the VM (vms delete ${vm.name} --yes)`, fixable: false });
     }
-    const published = vm.meta?.kind === 'template' && vm.meta.imageVersion ? versionVolume(vm.name, vm.meta.imageVersion) : undefined;
+    const published = vm.meta?.kind === 'template' && vm.meta.imageVersion ? templateVersionVolume(vm.name, vm.meta.imageVersion) : undefined;
     if (published && !volumeByName.has(published)) {
       add({ kind: 'missing-disk', subject: published, vm: vm.name, problem: `template ${vm.name} has lost its published version ${published}`, remedy: `needs a decision: restore the volume ${published} into pool ${input.pool}, or delete the template and what is built on it`, fixable: false });
     }

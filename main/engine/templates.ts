@@ -82,6 +82,9 @@ export async function publishTemplate(ctx: EngineContext, name: string): Promise
   const template = await getVm(ctx, name);
   if (template.meta.kind !== 'template' || template.state !== 'shut off') return false;
   if (!template.meta.updating) {
+    // A publish killed after its commit point, between deleting the work disk and making it anew on the new version.
+    const work = ctx.layout.templateWorkVolume(name);
+    if (!(await volumeInfo(ctx.libvirt, ctx.layout.pool, work))) await remakeOverlay(ctx, work, publishedVolume(ctx, template));
     await removeJournalEntry(ctx, 'updating', name);
     return false;
   }

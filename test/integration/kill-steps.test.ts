@@ -39,7 +39,8 @@ describe('kill at every step', { timeout: 900_000 }, () => {
     const result = await cli(['list', '--json', '--all']);
     assert.equal(result.exitCode, 0, `vms list after a kill: ${result.stderr}`);
     const vms = JSON.parse(result.stdout) as VmInfo[];
-    for (const vm of vms) if (vm.meta.kind === 'disposable') ourDisposables.add(vm.name);
+    // Domains are global: another test's disposables show in the list too; ours have their disk in our pool.
+    for (const vm of vms) if (vm.meta.kind === 'disposable' && vm.disks.some((d) => d.pool === t.pool)) ourDisposables.add(vm.name);
     return vms;
   }
   /**
@@ -167,8 +168,9 @@ describe('kill at every step', { timeout: 900_000 }, () => {
       argv: () => ['disposable', '--template', n('tpl')],
       verify: async () => undefined,
       reset: async (vms) => {
-        for (const vm of vms.filter((v) => v.meta.kind === 'disposable')) await t.engine.kill(vm.name);
-        assert.deepEqual((await t.engine.list()).filter((v) => v.meta.kind === 'disposable'), []);
+        const ours = (list: VmInfo[]) => list.filter((v) => v.meta.kind === 'disposable' && v.disks.some((d) => d.pool === t.pool));
+        for (const vm of ours(vms)) await t.engine.kill(vm.name);
+        assert.deepEqual(ours(await t.engine.list()), []);
       },
     },
     (() => {

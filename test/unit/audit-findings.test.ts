@@ -166,3 +166,11 @@ test('an unused label network is a note only; check prints one line per finding'
   const text = formatCheckReport({ found: findings, fixed: [], remaining: findings, clean: true }, false);
   assert.equal(text, 'note: network vms-hobby (domain hobby) is used by no VM — nothing to do; remove it with vms network delete hobby if it is not wanted\nNo problems remain.');
 });
+
+test('a template’s published version is needed by its metadata alone (a publish killed before its work disk moved); lost, it is a finding', () => {
+  const base = input();
+  const published = domain('arch', ['arch.work.qcow2'], { meta: '<vms:kind>template</vms:kind><vms:label>template</vms:label><vms:imageVersion>2</vms:imageVersion>' });
+  const volumes = [...base.volumes, volume('arch.v2.qcow2', undefined, true)];
+  assert.deepEqual(kinds(input({ volumes, domains: [published, base.domains[1]] })), []);
+  assert.deepEqual(kinds(input({ domains: [published, base.domains[1]] })), [['missing-disk', 'arch.v2.qcow2']]);
+});

@@ -35,7 +35,7 @@ export function classifyLibvirtError(stderr: string): LibvirtErrorKind {
   if (/already exists|already in use|is already defined|Network is already in use by interface/i.test(stderr)) return 'exists';
   if (/is not running|not active|isn't active|domain is not running|storage pool .* is not active|Requested operation is not valid: .* is not active/i.test(stderr)) return 'inactive';
   if (/already active|is already running|domain is already running/i.test(stderr)) return 'active';
-  if (/Failed to get ".*" lock|Is another process using the image|another job|cannot acquire state change lock|Device or resource busy/i.test(stderr)) return 'busy';
+  if (/Failed to get ".*" lock|Is another process using the image|another job|cannot acquire state change lock|Device or resource busy|has asynchronous jobs running/i.test(stderr)) return 'busy';
   return 'failed';
 }
 

@@ -89,9 +89,21 @@ export async function deleteDirPool(lv: Libvirt, pool: string): Promise<void> {
   if (failed) throw failed.error;
 }
 
-/** Re-reads the pool's folder, so files libvirt itself made outside the volume API (NVRAM, logs) show as volumes. */
+/**
+ * Re-reads the pool's folder, so files libvirt itself made outside the volume API (NVRAM, logs) show as
+ * volumes. libvirt refuses while it makes, copies or uploads a volume of the pool (another command's):
+ * tried again for up to a minute.
+ */
 export async function refreshPool(lv: Libvirt, pool: string): Promise<void> {
-  await lv.run(['pool-refresh', pool]);
+  for (let waited = 0; ; waited += 250) {
+    try {
+      await lv.run(['pool-refresh', pool]);
+      return;
+    } catch (error) {
+      if (!isLibvirtError(error, 'busy') || waited > 60_000) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
 }
 
 /** Every volume of a pool with its backing file, from libvirt's volume XML (two virsh processes). */
