@@ -16,7 +16,7 @@ import type { VolumeInfo } from './xml/storage-xml.js';
 export type FindingKind =
   | 'unused-volume' // a volume nothing needs: the garbage collection removes it
   | 'missing-disk' // a domain's disk volume is gone: delete the VM or restore the volume
-  | 'missing-nvram' // a VM that has started before lost its UEFI variables: libvirt makes fresh ones
+  | 'missing-nvram' // a running VM's UEFI variables are gone: libvirt makes fresh ones at its next start
   | 'broken-chain' // a volume is built on a file that is gone
   | 'chain-outside-pool' // a volume is built on a file outside the pool
   | 'chain-into-top' // a volume is built on another VM's writable disk: writes there corrupt it
@@ -139,7 +139,8 @@ export function auditFindings(input: AuditInput): Finding[] {
     if (published && !volumeByName.has(published)) {
       add({ kind: 'missing-disk', subject: published, vm: vm.name, problem: `template ${vm.name} has lost its published version ${published}`, remedy: `needs a decision: restore the volume ${published} into pool ${input.pool}, or delete the template and what is built on it`, fixable: false });
     }
-    if (vm.nvramVolume && !volumeByName.has(vm.nvramVolume) && (vm.meta?.accel !== undefined || vm.state === 'running')) {
+    // Only a running VM surely has its UEFI variables: the accel recorded in metadata is written before a start that may fail.
+    if (vm.nvramVolume && !volumeByName.has(vm.nvramVolume) && vm.state === 'running') {
       add({ kind: 'missing-nvram', subject: vm.nvramVolume, vm: vm.name, problem: `VM ${vm.name} has lost its UEFI variables (${vm.nvramVolume})`, remedy: 'nothing to do: libvirt makes fresh ones at its next start (boot entries start over)', fixable: false, informational: true });
     }
   }

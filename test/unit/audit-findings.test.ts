@@ -79,11 +79,11 @@ test('a name a live command holds is work under way, not a leftover', () => {
   })), []);
 });
 
-test('a lost disk needs a decision; lost UEFI variables of a VM that ran are only a note', () => {
+test('a lost disk needs a decision; lost UEFI variables of a running VM are only a note', () => {
   const base = input();
   const findings = auditFindings(input({
     volumes: base.volumes.filter((v) => v.name !== 'mail.home.aaaaaa.qcow2' && v.name !== 'mail.nvram.fd'),
-    domains: [template, domain('mail', ['mail.root.qcow2', 'mail.home.aaaaaa.qcow2'], { network: 'vms-work', meta: '<vms:kind>appvm</vms:kind><vms:label>work</vms:label><vms:template>arch</vms:template><vms:accel>tcg</vms:accel>' })],
+    domains: [template, domain('mail', ['mail.root.qcow2', 'mail.home.aaaaaa.qcow2'], { network: 'vms-work', state: 'running' })],
   }));
   assert.deepEqual(findings.map((f) => [f.kind, f.subject, f.fixable, f.informational ?? false]), [
     ['missing-disk', 'mail.home.aaaaaa.qcow2', false, false],
