@@ -42,5 +42,7 @@ export interface Command {
   /** Does not need libvirt (skips the repair step). */
   offline?: boolean;
   hidden?: boolean;
+  /** Looks at the state as it is: the automatic repair would hide what it reports (vms check). */
+  skipRepair?: boolean;
   run(ctx: CommandContext, args: ParsedArgs): Promise<number | void>;
 }

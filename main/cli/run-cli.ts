@@ -152,7 +152,7 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
   let engine: Engine | undefined;
   try {
     engine = options.engine ?? new Engine(resolveConfig(readSettings(options.env), options.env));
-    if (!command.offline && !command.hidden) await engine.repair();
+    if (!command.offline && !command.hidden && !command.skipRepair) await engine.repair();
     const code = await command.run({ engine, json: parsed.values.json === true, io }, { positionals: parsed.positionals, values: parsed.values as Record<string, string | boolean | undefined> });
     return typeof code === 'number' ? code : 0;
   } catch (error) {

@@ -17,6 +17,7 @@ import type { LabelPolicy } from './network/network-xml.js';
 import { readVmFirewall, writeVmFirewall } from './network/vm-network.js';
 import { killVm, restartVm, startVm, stopVm, type StopOptions } from './lifecycle.js';
 import { repair } from './repair.js';
+import { checkState, type CheckReport } from './audit.js';
 import { importTemplate } from './templates.js';
 import { buildTemplate, type TemplateBuildOptions } from './template-build.js';
 import type { VmInfo } from './types.js';
@@ -64,6 +65,8 @@ export class Engine {
   watchDisposable(name: string): Promise<void> { return watchDisposable(this.ctx, name); }
   reapDisposable(name: string): Promise<boolean> { return reapDisposable(this.ctx, name); }
   repair() { return repair(this.ctx); }
+  /** The whole state audited against libvirt (`vms check`); `fix` repairs what is safe and audits again. */
+  check(options?: { fix?: boolean }): Promise<CheckReport> { return checkState(this.ctx, options); }
   /** Drives a VM's serial console from streams (no terminal needed); Ctrl+] detaches. */
   bridgeConsole(name: string, input: NodeJS.ReadableStream, output: NodeJS.WritableStream, options?: BridgeOptions): Promise<number> { return bridgeConsole(this.ctx, name, input, output, options); }
   /** The serial console log (every boot appended), or undefined before the first start. */
@@ -100,6 +103,8 @@ export class Engine {
 export { VmsError, isVmsError } from './errors.js';
 export { resolveConfig, type EngineConfig } from './config.js';
 export type { VmInfo, VmKind, VmMeta, VmState } from './types.js';
+export type { CheckReport } from './audit.js';
+export type { Finding, FindingKind } from './audit-findings.js';
 export { vmNameProblem, labelProblem } from './names.js';
 export { parseVmSettings, VM_SETTING_KEYS, type PendingChange, type VmSettingChanges } from './vm-settings.js';
 export { defaultPolicy, type LabelPolicy } from './network/network-xml.js';

@@ -74,16 +74,26 @@ export async function namesLocked(ctx: EngineContext): Promise<Set<string>> {
   return new Set(files.filter((_, i) => held[i]).map((f) => f.slice(0, -'.lock'.length)));
 }
 
-/** Removes lock files whose process is gone (it was killed). */
-export async function removeStaleLocks(ctx: EngineContext): Promise<void> {
+/**
+ * Files in the locks folder a killed process left: locks whose pid is gone, and drafts (`NAME.lock.PID.N`,
+ * written just before a lock is taken) of a process that is gone.
+ */
+export async function staleLockFiles(ctx: EngineContext): Promise<string[]> {
   let files: string[];
   try {
-    files = (await readdir(ctx.layout.locksDir())).filter((f) => f.endsWith('.lock'));
+    files = await readdir(ctx.layout.locksDir());
   } catch {
-    return;
+    return [];
   }
-  for (const file of files) {
-    const path = join(ctx.layout.locksDir(), file);
-    if (!(await isLockHeld(path))) await rm(path, { force: true });
-  }
+  const stale = await Promise.all(files.map(async (file) => {
+    if (file.endsWith('.lock')) return !(await isLockHeld(join(ctx.layout.locksDir(), file)));
+    const draft = /\.lock\.(\d+)\.\d+$/.exec(file);
+    return draft !== null && !isAlive(Number(draft[1]));
+  }));
+  return files.filter((_, i) => stale[i]);
+}
+
+/** Removes lock files whose process is gone (it was killed). */
+export async function removeStaleLocks(ctx: EngineContext): Promise<void> {
+  for (const file of await staleLockFiles(ctx)) await rm(join(ctx.layout.locksDir(), file), { force: true });
 }

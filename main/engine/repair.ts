@@ -6,6 +6,7 @@ import { collectGarbage } from './storage/garbage.js';
 import { ownerOfVolume } from './storage/layout.js';
 import { journalEntries, removeJournalEntry } from './storage/journal.js';
 import { publishTemplate } from './templates.js';
+import { removeHalfMadeExtras } from './vm-record.js';
 
 export interface RepairReport {
   /** Names whose leftovers were removed: disposables whose domain is gone, and creations that never finished. */
@@ -34,7 +35,10 @@ export async function repair(ctx: EngineContext): Promise<RepairReport> {
   for (const name of pendingIdle) {
     // A volume libvirtd is still writing (a killed full copy) goes next time: the entry stays till then.
     if (kept.some((volume) => ownerOfVolume(volume) === name)) continue;
-    if (halfMade.includes(name)) report.removed.push(name);
+    if (halfMade.includes(name)) {
+      await removeHalfMadeExtras(ctx, name);
+      report.removed.push(name);
+    }
     await removeJournalEntry(ctx, 'pending', name);
   }
   for (const name of disposablesIdle) {

@@ -82,6 +82,12 @@ export async function publishTemplate(ctx: EngineContext, name: string): Promise
   const template = await getVm(ctx, name);
   if (template.meta.kind !== 'template' || template.state !== 'shut off') return false;
   if (!template.meta.updating) {
+    // A publish killed after its commit point: the work disk moves onto the new version (killed between
+    // deleting and remaking it), and the old version goes.
+    const work = ctx.layout.templateWorkVolume(name);
+    if (!(await volumeInfo(ctx.libvirt, ctx.layout.pool, work))) await remakeOverlay(ctx, work, publishedVolume(ctx, template));
+    // The version it left behind.
+    await collectGarbage(ctx);
     await removeJournalEntry(ctx, 'updating', name);
     return false;
   }
@@ -94,10 +100,11 @@ export async function publishTemplate(ctx: EngineContext, name: string): Promise
   const xml = await dumpXml(ctx.libvirt, name, { inactive: true });
   await defineDomain(ctx.libvirt, editDomainXml(xml, setMetadata({ ...template.meta, imageVersion: next, updating: false })));
   await remakeOverlay(ctx, work, version);
-  await removeJournalEntry(ctx, 'updating', name);
   // Preloaded disposables of the old version would hand out an outdated system: they go.
   await retireStalePreloaded(ctx, name);
   await collectGarbage(ctx);
+  // Last: killed before this, the next command's repair finishes the publish.
+  await removeJournalEntry(ctx, 'updating', name);
   return true;
 }
 

@@ -8,6 +8,7 @@ import { removeVmFilters } from './network/vm-network.js';
 import { removeVmCache } from './storage/pkg-cache.js';
 import { collectGarbage, neededVolumes } from './storage/garbage.js';
 import { ownerOfVolume } from './storage/layout.js';
+import { addJournalEntry, removeJournalEntry } from './storage/journal.js';
 import { ensureVmsPool } from './storage/pool.js';
 import { readDomain } from './xml/domain-read.js';
 
@@ -37,10 +38,13 @@ export async function deleteVm(ctx: EngineContext, name: string): Promise<void> 
     if (dependents.length > 0) {
       throw new VmsError(`"${name}" cannot be deleted: ${dependents.join(', ')} ${dependents.length === 1 ? 'is' : 'are'} built on it; delete ${dependents.length === 1 ? 'it' : 'them'} first.`);
     }
+    // Journalled like a creation: killed once the domain is gone, the next command's repair removes the rest.
+    await addJournalEntry(ctx, 'pending', name, String(process.pid));
     if (vm.state !== 'shut off') await destroyDomain(ctx.libvirt, name);
     if (vm.persistent) await undefineDomain(ctx.libvirt, name);
     await removeVmCache(ctx, name);
     await removeVmFilters(ctx, name);
     await collectGarbage(ctx, { releasing: name });
+    await removeJournalEntry(ctx, 'pending', name);
   });
 }

@@ -3,6 +3,8 @@ import { VmsError } from './errors.js';
 import { vmFromSnapshot } from './inventory.js';
 import { domainStatus, type DomainSnapshot } from './libvirt/domains.js';
 import { withNameLock } from './name-lock.js';
+import { removeVmFilters } from './network/vm-network.js';
+import { removeVmCache } from './storage/pkg-cache.js';
 import { collectGarbage } from './storage/garbage.js';
 import { addJournalEntry, removeJournalEntry } from './storage/journal.js';
 import { ensureVmsPool } from './storage/pool.js';
@@ -25,6 +27,7 @@ export async function createVmRecord(ctx: EngineContext, name: string, fill: () 
     } catch (error) {
       if (!(await domainStatus(ctx.libvirt, name).catch(() => undefined))) {
         await collectGarbage(ctx, { releasing: name }).catch(() => undefined);
+        await removeHalfMadeExtras(ctx, name).catch(() => undefined);
         if (options.journal) await removeJournalEntry(ctx, options.journal, name);
         await removeJournalEntry(ctx, 'pending', name);
       }
@@ -33,4 +36,10 @@ export async function createVmRecord(ctx: EngineContext, name: string, fill: () 
     await removeJournalEntry(ctx, 'pending', name);
     return vmFromSnapshot(snapshot)!;
   });
+}
+
+/** What making a VM creates outside the pool before its domain exists (its package cache, its network filters): gone with a failed or killed create. */
+export async function removeHalfMadeExtras(ctx: EngineContext, name: string): Promise<void> {
+  await removeVmCache(ctx, name);
+  await removeVmFilters(ctx, name);
 }

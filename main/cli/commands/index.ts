@@ -2,6 +2,7 @@ import type { Command } from '../command.js';
 import { clone, create, remove } from './create.js';
 import { consoleCommand, view } from './display.js';
 import { cache, cachePrune } from './cache.js';
+import { check } from './check.js';
 import { clipboard } from './clipboard.js';
 import { configGet, configSet, configUnset } from './config.js';
 import { set } from './set.js';
@@ -18,7 +19,7 @@ import { usbAttach, usbDetach, usbList } from './usb.js';
 export const COMMANDS: Command[] = [
   list, info, create, clone, set, start, stop, kill, restart, remove, disposable,
   templateBuild, templateImport, consoleCommand, view, clipboard, usbList, usbAttach, usbDetach, cache, cachePrune,
-  networkList, networkCreate, networkSet, networkDelete, firewall, configGet, configSet, configUnset,
+  networkList, networkCreate, networkSet, networkDelete, firewall, configGet, configSet, configUnset, check,
   completionCommand(() => COMMANDS),
   watchDisposable, fillDisposablePool,
 ];

@@ -45,6 +45,33 @@ export function isLocalUri(uri: string): boolean {
   return (!transport || transport === 'unix') && (host === '' || host === 'localhost');
 }
 
+/**
+ * Tests only, to interrupt every step of every operation without listing the steps:
+ * `VMS_TEST_KILL_AT_STEP=N` makes this process SIGKILL itself just before its Nth libvirt call, and
+ * `VMS_TEST_KILL_AT_CHANGE=N` just before its Nth call that changes something (a kill before a call that
+ * only reads leaves the same state as a kill before the next change, so this covers every distinct state
+ * in fewer runs). Read once and taken out of the environment, so the detached helpers a command starts
+ * (a disposable's watcher) are not killed too.
+ */
+const killAt = { call: Number(process.env.VMS_TEST_KILL_AT_STEP) || 0, change: Number(process.env.VMS_TEST_KILL_AT_CHANGE) || 0 };
+delete process.env.VMS_TEST_KILL_AT_STEP;
+delete process.env.VMS_TEST_KILL_AT_CHANGE;
+const counted = { call: 0, change: 0 };
+
+/** virsh verbs that change nothing libvirt keeps (a pool refresh only re-reads the folder). */
+const READ_ONLY_VERBS = new Set([
+  'list', 'dominfo', 'dumpxml', 'domstate', 'domstats', 'domdisplay', 'ttyconsole', 'capabilities', 'echo',
+  'pool-info', 'pool-dumpxml', 'pool-list', 'pool-refresh', 'vol-list', 'vol-dumpxml', 'vol-info', 'vol-download',
+  'net-list', 'net-dumpxml', 'net-info', 'nwfilter-list', 'nwfilter-dumpxml',
+]);
+
+function stepHook(verbs: string[]): void {
+  const changes = !verbs.every((verb) => READ_ONLY_VERBS.has(verb));
+  counted.call++;
+  if (changes) counted.change++;
+  if (counted.call === killAt.call || (changes && counted.change === killAt.change)) process.kill(process.pid, 'SIGKILL');
+}
+
 export class Libvirt {
   /** virsh processes started by this connection (for the benchmark's "calls per operation"). */
   processes = 0;
@@ -60,6 +87,7 @@ export class Libvirt {
    * copy, an upload) takes `ownProcess`, so the shell stays free for the calls that report its progress.
    */
   async run(args: string[], options: { ownProcess?: boolean } = {}): Promise<string> {
+    if (options.ownProcess) stepHook([args[0]]);
     const [result] = options.ownProcess ? await this.batchInProcess([args]) : await this.batch([args]);
     if (result.error) throw result.error;
     return result.stdout;
@@ -78,6 +106,7 @@ export class Libvirt {
    */
   async batch(commands: string[][]): Promise<BatchResult[]> {
     if (commands.length === 0) return [];
+    stepHook(commands.map((c) => c[0]));
     const lines = commands.map((c) => c.map(quoteVirshWord).join(' '));
     // One line per command in the shell; a word with a line break in it goes to a process of its own.
     if (process.env.VMS_VIRSH_SHELL !== '0' && !lines.some((line) => line.includes('\n'))) {

@@ -5,8 +5,9 @@ import { listVolumes, refreshPool } from '../libvirt/storage.js';
 import { namesLocked } from '../name-lock.js';
 import type { VolumeInfo } from '../xml/storage-xml.js';
 import { disksOf } from '../xml/domain-read.js';
-import { parseXml } from '../xml/tree.js';
-import { ownerOfVolume } from './layout.js';
+import { readMetadata } from '../xml/metadata.js';
+import { child, childElements, find, parseXml, textOf } from '../xml/tree.js';
+import { ownerOfVolume, templateVersionVolume } from './layout.js';
 import { ensureVmsPool } from './pool.js';
 
 /**
@@ -26,9 +27,17 @@ export function neededVolumes(volumes: readonly VolumeInfo[], domains: ReadonlyA
     }
   };
   for (const domain of domains) {
-    for (const disk of disksOf(parseXml(domain.xml))) {
+    const root = parseXml(domain.xml);
+    // A template's metadata names its published version: needed even while no disk is built on it yet (a
+    // publish killed after its commit point, before the work disk moved onto the new version).
+    const meta = readMetadata(child(root, 'metadata'));
+    if (meta?.kind === 'template' && meta.imageVersion) keep(byName.get(templateVersionVolume(domain.name, meta.imageVersion)));
+    for (const disk of disksOf(root)) {
       keep(disk.pool === pool && disk.volume ? byName.get(disk.volume) : disk.path ? byPath.get(disk.path) : undefined);
     }
+    // By path too: a domain renamed outside vms (virsh domrename) keeps its NVRAM and log under the old name.
+    keep(byPath.get(textOf(find(root, 'os', 'nvram')) ?? ''));
+    for (const serial of childElements(find(root, 'devices') ?? root, 'serial')) keep(byPath.get(find(serial, 'log')?.attrs.file ?? ''));
   }
   for (const volume of volumes) {
     const owner = ownerOfVolume(volume.name);

@@ -3,7 +3,7 @@ import type { EngineContext } from '../context.js';
 import type { JournalKind } from './layout.js';
 
 /**
- * The journal of work under way, in the user's state folder: a create, clone or import (`pending`),
+ * The journal of work under way, in the user's state folder: a create, clone, import or delete (`pending`),
  * a disposable whose files go when its domain does (`disposable`), a template whose shutdown publishes
  * a new version (`updating`). libvirt stays the source of truth; these entries only tell the next
  * command's repair where to look, so that repair costs nothing when there is nothing to finish.

@@ -30,7 +30,7 @@ export class StorageLayout {
   rootVolume(name: string): string { return `${name}.root.qcow2`; }
   standaloneRootVolume(name: string, id = newVolumeId()): string { return `${name}.root.${id}.qcow2`; }
   homeVolume(name: string, id = newVolumeId()): string { return `${name}.home.${id}.qcow2`; }
-  templateVersionVolume(name: string, version: number): string { return `${name}.v${version}.qcow2`; }
+  templateVersionVolume(name: string, version: number): string { return templateVersionVolume(name, version); }
   templateWorkVolume(name: string): string { return `${name}.work.qcow2`; }
   nvramVolume(name: string): string { return `${name}.nvram.fd`; }
   consoleLogVolume(name: string): string { return `${name}.console.log`; }
@@ -41,7 +41,7 @@ export class StorageLayout {
 
   locksDir(): string { return join(this.stateDir, 'locks'); }
   lock(name: string): string { return join(this.locksDir(), `${name}.lock`); }
-  /** Journal entries: `pending` (a create, clone or import under way), `disposable`, `updating` (a template). */
+  /** Journal entries: `pending` (a create, clone, import or delete under way), `disposable`, `updating` (a template). */
   journalDir(kind: JournalKind): string { return join(this.stateDir, kind); }
   journalEntry(kind: JournalKind, name: string): string { return join(this.journalDir(kind), name); }
 }
@@ -56,6 +56,10 @@ export function newVolumeId(): string {
 export function ownerOfVolume(volume: string): string | undefined {
   const dot = volume.indexOf('.');
   return dot > 0 && !volume.startsWith('_') ? volume.slice(0, dot) : undefined;
+}
+
+export function templateVersionVolume(name: string, version: number): string {
+  return `${name}.v${version}.qcow2`;
 }
 
 /** Parses `NAME.v<N>.qcow2`. */
