@@ -387,6 +387,9 @@ RemainAfterExit=yes
 WantedBy=sysinit.target
 EOF
 
+# vms rpc between VMs (docs/rpc.md): vms-rpc, vms-copy, the agent that serves calls, its unit.
+"$HERE/../guest-rpc/install.sh" --root "$ROOT" --systemd --user "$USER_NAME"
+
 # Units to enable; "optional:" ones only if installed, "global:" ones for every user.
 UNITS=(NetworkManager.service serial-getty@ttyS0.service qemu-guest-agent.service vms-home-seed.service
   vms-pacman-init.service vms-hostname.service)

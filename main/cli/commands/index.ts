@@ -9,6 +9,7 @@ import { disposable, fillDisposablePool, watchDisposable } from './disposable.js
 import { firewall } from './firewall.js';
 import { info, list } from './inventory.js';
 import { kill, restart, start, stop } from './lifecycle.js';
+import { policyCheck, rpcd, rpcLog } from './rpc.js';
 import { networkCreate, networkDelete, networkList, networkSet } from './network.js';
 import { templateBuild, templateImport } from './template.js';
 import { usbAttach, usbDetach, usbList } from './usb.js';
@@ -18,5 +19,5 @@ export const COMMANDS: Command[] = [
   list, info, create, clone, set, start, stop, kill, restart, remove, disposable,
   templateBuild, templateImport, consoleCommand, view, clipboard, usbList, usbAttach, usbDetach, cache, cachePrune,
   networkList, networkCreate, networkSet, networkDelete, firewall, configGet, configSet, configUnset,
-  watchDisposable, fillDisposablePool,
+  rpcd, policyCheck, rpcLog, watchDisposable, fillDisposablePool,
 ];
