@@ -24,6 +24,7 @@ function policyText(extra = ''): string {
     `vms.FileCopy ${A} ${B} allow`,
     `vms.Ping @label:work @anyvm allow`,
     `test.Ask ${A} ${B} ask`,
+    `vms.Ping ${A} @dispvm:${TPL} allow`,
     extra,
     '',
   ].join('\n');
@@ -127,18 +128,28 @@ describe('calls between VMs under a policy', { timeout: 480_000 }, () => {
   });
 
   test('a bad policy line is reported with its file and line, and the policy from before stays', async () => {
-    // The new text would deny pings (line 5), but line 6 is bad: nothing of it applies.
+    // The new text would deny pings (line 1), but line 7 is bad: nothing of it applies.
     await writeFile(policyFile, `vms.Ping @anyvm @anyvm deny\n${policyText('vms.Ping A B alow')}`);
     const check = await t.vms(['policy', 'check', 'vms.Ping', A, B]);
     assert.equal(check.exitCode, 1);
-    assert.match(check.stderr, new RegExp(`${policyFile}:6: "alow" is not an action`));
+    assert.match(check.stderr, new RegExp(`${policyFile}:7: "alow" is not an action`));
     const ping = await a.run(`vms-rpc vms.Ping ${B} </dev/null; echo "rc=$?"`, 60_000);
     assert.match(ping.output, /rc=0/, 'the old policy still allows it');
-    assert.match(rpcdLog, new RegExp(`${policyFile}:6: .*The policy from before stays in force`));
+    assert.match(rpcdLog, new RegExp(`${policyFile}:7: .*The policy from before stays in force`));
 
     await writeFile(policyFile, policyText());
     const explained = await t.vms(['policy', 'check', 'vms.FileCopy', A, B]);
     assert.equal(explained.exitCode, 0, explained.stderr);
     assert.match(explained.stdout, new RegExp(`allow by ${policyFile}:2`));
+  });
+
+  test('a call to @dispvm:TEMPLATE runs in a new disposable, which is gone afterwards', async () => {
+    const result = await a.run(`vms-rpc vms.Ping @dispvm:${TPL} </dev/null; echo "rc=$?"`, 240_000);
+    assert.match(result.output, /rc=0/);
+    const log = JSON.parse((await t.vms(['rpc', 'log', '--json'])).stdout) as Array<{ target: string; ranIn?: string; exitCode?: number }>;
+    const entry = log.find((e) => e.target === `@dispvm:${TPL}`);
+    assert.match(entry?.ranIn ?? '', /^disp\d+$/);
+    assert.equal(entry?.exitCode, 0);
+    assert.equal(await t.engine.find(entry!.ranIn!), undefined, 'the disposable is gone');
   });
 });
