@@ -89,6 +89,8 @@ interface Call {
   /** Set once the caller has its answer; the target is then only drained. */
   finished: boolean;
   done: (outcome: { exitCode?: number; error?: string }) => void;
+  /** The target said X or F: it reads the next call now. */
+  targetFinished: () => void;
   touch: () => void;
 }
 
@@ -99,6 +101,8 @@ class VmLink {
   private readyWaiters: Array<() => void> = [];
   /** The call this VM is making now (one at a time: the guest's client holds a lock). */
   outgoing?: Call;
+  /** Set from a CALL line until its answer, while the policy decides and the target starts. */
+  calling = false;
   /** The call this VM's agent is serving now. */
   incoming?: Call;
   /** Calls into this VM run one after the other. */
@@ -178,6 +182,7 @@ export function startRpcService(engine: Engine, options: RpcServiceOptions = {})
     links.delete(name);
     link.outgoing?.done({ error: `${name} stopped` });
     link.incoming?.done({ error: `${name} stopped during the call` });
+    link.incoming?.targetFinished();
     link.close();
   };
 
@@ -191,7 +196,7 @@ export function startRpcService(engine: Engine, options: RpcServiceOptions = {})
   function onCallLine(link: VmLink, raw: string): void {
     const line = parseGuestLine(raw);
     if (line.kind === 'call') {
-      if (link.outgoing) {
+      if (link.outgoing || link.calling) {
         link.call.send(hostLine.refused(line.id, `${link.name} is already making a call`));
         return;
       }
@@ -246,11 +251,11 @@ export function startRpcService(engine: Engine, options: RpcServiceOptions = {})
       call.targetLines = 0;
       target.serve.send(hostLine.windowAck());
     } else if (line.kind === 'exit') {
-      target.incoming = undefined;
       call.done({ exitCode: line.code });
+      call.targetFinished();
     } else if (line.kind === 'fail') {
-      target.incoming = undefined;
       call.done({ error: printable(line.reason, 200) });
+      call.targetFinished();
     }
   }
 
@@ -259,6 +264,7 @@ export function startRpcService(engine: Engine, options: RpcServiceOptions = {})
     const entry: RpcLogEntry = { time: new Date().toISOString(), id: request.id, service: printable(request.service, 64), source: source.name, target: printable(request.target, 48), decision: 'refused', bytesIn: 0, bytesOut: 0, ms: 0 };
     const refuse = (reason: string) => { throw new CallRefused(reason); };
     let disposable: string | undefined;
+    source.calling = true;
     try {
       if (!limiter.take(source.name)) refuse(`too many calls from ${source.name}: wait a moment`);
       const problem = serviceNameProblem(request.service) ?? requestedTargetProblem(request.target);
@@ -315,6 +321,7 @@ export function startRpcService(engine: Engine, options: RpcServiceOptions = {})
       entry.error = reason;
       source.call.send(hostLine.refused(request.id, reason));
     } finally {
+      source.calling = false;
       if (source.outgoing?.id === request.id) source.outgoing = undefined;
       entry.ms = Date.now() - started;
       await appendRpcLog(engine.config.stateDir, entry).catch((error) => notice(`cannot write the rpc log: ${(error as Error).message}`));
@@ -322,34 +329,50 @@ export function startRpcService(engine: Engine, options: RpcServiceOptions = {})
     }
   }
 
-  /** Carries one call between the caller's and the target's consoles, until the target's exit status. */
+  /**
+   * Carries one call between the caller's and the target's consoles. Resolves when the target is done
+   * too: a target whose caller went away mid-call gets the end of its input and is drained (its windows
+   * acknowledged) until its exit status, so its late lines never mix with the next call's.
+   */
   function relay(source: VmLink, target: VmLink, request: Extract<GuestLine, { kind: 'call' }>, declaredSize: number | undefined, entry: RpcLogEntry): Promise<{ exitCode?: number; error?: string }> {
     return new Promise((resolve) => {
       let idle: NodeJS.Timeout;
+      let outcomeForCaller: { exitCode?: number; error?: string } = {};
+      const release = () => {
+        clearTimeout(idle);
+        if (target.incoming === call) target.incoming = undefined;
+        resolve(outcomeForCaller);
+      };
       const call: Call = {
         id: request.id, source, target, service: request.service, declaredSize, callerLines: 0, targetLines: 0, bytesIn: 0, bytesOut: 0,
         inputEnded: false, finished: false,
         touch: () => { idle.refresh(); },
+        targetFinished: release,
         done: (outcome) => {
           if (call.finished) return;
           call.finished = true;
-          clearTimeout(idle);
+          outcomeForCaller = outcome;
           entry.bytesIn = call.bytesIn;
           entry.bytesOut = call.bytesOut;
           if (outcome.exitCode !== undefined) source.call.send(hostLine.exit(outcome.exitCode));
           else source.call.send(hostLine.refused(request.id, outcome.error ?? 'failed'));
           if (source.outgoing === call) source.outgoing = undefined;
-          // A target still busy (the caller went away mid-call) gets the end of its input and is drained:
-          // it is ready again when it says READY.
-          if (target.incoming === call) {
-            if (!call.inputEnded) target.serve.send(hostLine.end());
-            target.serveReady = false;
-            target.incoming = undefined;
+          if (!call.inputEnded) {
+            call.inputEnded = true;
+            target.serve.send(hostLine.end());
           }
-          resolve(outcome);
         },
       };
-      idle = setTimeout(() => call.done({ error: `no data for ${Math.round(idleTimeoutMs / 1000)} s` }), idleTimeoutMs);
+      idle = setTimeout(function quiet() {
+        if (!call.finished) {
+          call.done({ error: `no data for ${Math.round(idleTimeoutMs / 1000)} s` });
+          idle = setTimeout(quiet, idleTimeoutMs);
+          return;
+        }
+        // The target stays silent even while drained: it is ready again only when it says READY.
+        target.serveReady = false;
+        release();
+      }, idleTimeoutMs);
       source.outgoing = call;
       target.incoming = call;
       target.serveReady = false;
