@@ -46,7 +46,7 @@ if (isRoot) {
   chownSync('test-output', uid, gid);
   // The cached busybox test guest is built as root once per machine; the user's tests only read it.
   if (files.some((f) => f.includes('/integration/'))) {
-    const guest = spawnSync('test/fixtures/guest/build-test-guest.sh', ['/var/cache/vms-test/guest'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const guest = spawnSync('test/fixtures/guest/build-test-guest.sh', [process.env.VMS_TEST_GUEST_DIR || '/var/cache/vms-test/guest'], { stdio: ['ignore', 'ignore', 'inherit'] });
     if (guest.status !== 0) process.exit(guest.status ?? 1);
   }
 }

@@ -308,6 +308,8 @@ cat >"$ROOT/etc/hosts" <<EOF
 127.0.0.1  localhost
 ::1        localhost
 EOF
+# A fixed hostname resolves to itself (sudo asks); otherwise vms-hostname.service names the VM at boot.
+[[ -z $FIXED_HOSTNAME ]] || echo "127.0.1.1  $FIXED_HOSTNAME" >>"$ROOT/etc/hosts"
 [[ -e $ROOT/etc/locale.conf ]] || echo 'LANG=C.UTF-8' >"$ROOT/etc/locale.conf"
 ln -sf /usr/share/zoneinfo/UTC "$ROOT/etc/localtime"
 
@@ -369,23 +371,29 @@ EOF
 
 # systemd 254 and later set the hostname from the credential system.hostname themselves; 252 and 253
 # import the credential into /run/credentials/@system but do not use it, so this unit does (a no-op
-# when the hostname already is the credential's).
+# when the hostname already is the credential's). It also names the VM in /etc/hosts (one line, marked,
+# replaced at every boot), so sudo resolves its own host where nss-myhostname is not configured.
 cat >"$ROOT/etc/systemd/system/vms-hostname.service" <<'EOF'
 [Unit]
 Description=vms: hostname from the system.hostname credential (systemd before 254)
 DefaultDependencies=no
 ConditionPathExists=/run/credentials/@system/system.hostname
 ConditionPathExists=!/etc/hostname
+After=systemd-remount-fs.service
 Before=sysinit.target systemd-hostnamed.service network-pre.target
 
 [Service]
 Type=oneshot
 ExecStart=/bin/sh -c 'cat /run/credentials/@system/system.hostname >/proc/sys/kernel/hostname'
+ExecStart=/bin/sh -c 'sed -i "/# vms-hostname$$/d" /etc/hosts; echo "127.0.1.1 $$(cat /proc/sys/kernel/hostname) # vms-hostname" >>/etc/hosts'
 RemainAfterExit=yes
 
 [Install]
 WantedBy=sysinit.target
 EOF
+
+# vms rpc between VMs (docs/rpc.md): vms-rpc, vms-copy, the agent that serves calls, its unit.
+"$HERE/../guest-rpc/install.sh" --root "$ROOT" --systemd --user "$USER_NAME"
 
 # Units to enable; "optional:" ones only if installed, "global:" ones for every user.
 UNITS=(NetworkManager.service serial-getty@ttyS0.service qemu-guest-agent.service vms-home-seed.service

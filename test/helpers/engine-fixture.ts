@@ -18,7 +18,8 @@ import { listPools, listVolumes } from '../../main/engine/libvirt/storage.js';
 
 export const URI = 'qemu:///system';
 /** Where build-test-guest.sh keeps its cached output. */
-export const TEST_GUEST_DIR = '/var/cache/vms-test/guest';
+// VMS_TEST_GUEST_DIR: a worktree whose guest differs keeps its own cache instead of rebuilding a shared one.
+export const TEST_GUEST_DIR = process.env.VMS_TEST_GUEST_DIR || '/var/cache/vms-test/guest';
 const REPO = new URL('../../../', import.meta.url).pathname;
 export const CLI = join(REPO, 'dist', 'cli', 'vms.mjs');
 

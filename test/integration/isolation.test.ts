@@ -295,7 +295,7 @@ describe('isolation between domains, with booted guests', { timeout: 900_000 }, 
     measured['network create while 3 VMs run (host guard filter redefined and reapplied to them)'] = `${Date.now() - started} ms`;
     const gwC = (JSON.parse(made.stdout) as { gateway: string }).gateway;
     assert.equal(await tcpReaches(a1, gwC, hostPort, 'HOST-SERVICE'), false, `a1 → the new network's address ${gwC}`);
-    assert.equal((await vms(['network', 'delete', C])).exitCode, 0);
+    assert.equal((await vms(['network', 'delete', C, '--yes'])).exitCode, 0);
   });
 
   test('DHCP’s ports reach only the own bridge; ARP shows no other host address', async () => {

@@ -108,7 +108,7 @@ describe('renderer on the real engine', { timeout: 240_000 }, () => {
     await page.fill('#disk', '64X');
     await page.click('#submit');
     await page.waitForSelector('#status.error');
-    assert.equal(await page.textContent('#status'), 'The disk size "64X" is not a size: use a number with K, M, G or T, such as 20G.');
+    assert.equal(await page.textContent('#status'), 'The disk size: "64X" is not a size: use a number and a unit, such as 512M, 2G or 20GiB.');
     assert.equal(await domainXml(VM), undefined);
 
     await page.fill('#disk', '64M');

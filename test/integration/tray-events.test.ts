@@ -124,7 +124,7 @@ describe('tray state follows libvirt events', { timeout: 120_000 }, () => {
   it('shows a VM created with the vms command line, with its domain', async () => {
     const appears = renderWhere((model) => label(model, CREATED) === `${CREATED} — shut off`);
     const started = performance.now();
-    const result = await env.vms(['create', CREATED, '--template', TEMPLATE, '--domain', 'hobby', '--memory', '256', '--cpus', '1', '--disk-size', '16M']);
+    const result = await env.vms(['create', CREATED, '--template', TEMPLATE, '--domain', 'hobby', '--memory', '256M', '--cpus', '1', '--disk-size', '64M']);
     assert.equal(result.exitCode, 0, result.stderr);
     const at = await appears;
     process.stdout.write(`# vms create: the VM showed ${Math.round(at - started)} ms after the command was run\n`);

@@ -11,6 +11,7 @@ import { disposable, fillDisposablePool, watchDisposable } from './disposable.js
 import { firewall } from './firewall.js';
 import { info, list } from './inventory.js';
 import { kill, restart, start, stop } from './lifecycle.js';
+import { policyCheck, rpcd, rpcLog } from './rpc.js';
 import { networkCreate, networkDelete, networkList, networkSet } from './network.js';
 import { templateBuild, templateImport } from './template.js';
 import { usbAttach, usbDetach, usbList } from './usb.js';
@@ -21,5 +22,5 @@ export const COMMANDS: Command[] = [
   templateBuild, templateImport, consoleCommand, view, clipboard, usbList, usbAttach, usbDetach, cache, cachePrune,
   networkList, networkCreate, networkSet, networkDelete, firewall, configGet, configSet, configUnset, check,
   completionCommand(() => COMMANDS),
-  watchDisposable, fillDisposablePool,
+  rpcd, policyCheck, rpcLog, watchDisposable, fillDisposablePool,
 ];

@@ -2,6 +2,7 @@ import type { Accel, VmMeta } from '../types.js';
 import { metadataElement } from './metadata.js';
 import { setHostname } from './domain-settings.js';
 import { el, serializeXml, type XmlElement } from './tree.js';
+import { RPC_CONSOLES } from '../rpc/channels.js';
 
 /** A disk that is a volume of a libvirt storage pool (libvirt resolves its path at start). */
 export interface DiskSpec {
@@ -125,6 +126,8 @@ export function buildDomainTree(spec: DomainSpec): XmlElement {
       el('serial', { type: 'pty' }, el('log', { file: spec.consoleLogPath, append: 'on' }), el('target', { port: '0' })),
       el('console', { type: 'pty' }, el('target', { type: 'serial', port: '0' })),
       el('channel', { type: 'unix' }, el('target', { type: 'virtio', name: 'org.qemu.guest_agent.0' })),
+      // vms rpc (main/engine/rpc/channels.ts): two virtio consoles that libvirt's console stream reaches.
+      ...RPC_CONSOLES.map((alias, port) => el('console', { type: 'pty' }, el('target', { type: 'virtio', port: String(port + 1) }), el('alias', { name: alias }))),
       el('channel', { type: 'spicevmc' }, el('target', { type: 'virtio', name: 'com.redhat.spice.0' })),
       graphicsElement(spec.clipboard),
       el('video', {}, el('model', { type: 'virtio', heads: '1', primary: 'yes' })),
