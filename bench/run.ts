@@ -3,7 +3,7 @@
  * Each figure is the median of BENCH_RUNS (default 5) runs of the real `vms` command line on the real
  * libvirtd, as the desktop user (run as root, `vms` runs as VMS_TEST_USER, default vmstest), with the
  * source holding each of BENCH_SIZES GiB (default 1,8) of written data, after the page cache was dropped
- * (as root) before each run. Beside each time: how many virsh processes the operation starts.
+ * (as root) before each run. Beside each time: how many round trips to libvirt the operation makes.
  * Other benchmark sections (template build, disposable pool, memory) live in bench/*.ts and register here.
  */
 import { execa } from 'execa';
@@ -50,7 +50,7 @@ async function dropCaches(): Promise<void> {
   await writeFile('/proc/sys/vm/drop_caches', '3\n');
 }
 
-/** How many virsh processes one run of the command starts (VMS_TRACE lists each). */
+/** How many round trips to libvirt one run of the command makes (VMS_TRACE lists each: shell batches and processes). */
 async function virshProcesses(t: TestEngine, args: string[], reset: () => Promise<unknown>): Promise<number> {
   const trace = await vmsOk(t, args, { VMS_TRACE: '1' });
   await reset();
@@ -86,10 +86,10 @@ async function sizeSection(gib: number): Promise<Record<string, number>> {
     results['vms clone --full'] = await medianOf(() => vmsOk(t, ['clone', src, full, '--full']), reset(full));
     process.stderr.write('  vms create…\n');
     results['vms create'] = await medianOf(() => vmsOk(t, ['create', app, '--template', tpl]), reset(app));
-    results['  virsh processes: vms create'] = await virshProcesses(t, ['create', app, '--template', tpl], reset(app));
+    results['  libvirt round trips: vms create'] = await virshProcesses(t, ['create', app, '--template', tpl], reset(app));
     process.stderr.write('  vms clone (linked)…\n');
     results['vms clone (linked)'] = await medianOf(() => vmsOk(t, ['clone', src, linked]), reset(linked));
-    results['  virsh processes: vms clone (linked)'] = await virshProcesses(t, ['clone', src, linked], reset(linked));
+    results['  libvirt round trips: vms clone (linked)'] = await virshProcesses(t, ['clone', src, linked], reset(linked));
     process.stderr.write('  vms disposable…\n');
     let last = '';
     results['vms disposable (to running)'] = await medianOf(
@@ -114,7 +114,7 @@ async function main(): Promise<void> {
     for (const [name, value] of Object.entries(await sizeSection(gib))) rows.set(name, { ...rows.get(name), [gib]: value });
   }
   const header = ['operation (median)', ...SIZES.map((g) => `${g} GiB`)];
-  const lines = [header, ...[...rows].map(([name, bySize]) => [name, ...SIZES.map((g) => (name.includes('virsh processes') ? String(bySize[g]) : seconds(bySize[g])))])];
+  const lines = [header, ...[...rows].map(([name, bySize]) => [name, ...SIZES.map((g) => (name.includes('round trips') ? String(bySize[g]) : seconds(bySize[g])))])];
   const virtClone = rows.get('virt-clone --auto-clone')!;
   for (const name of ['vms clone (linked)', 'vms create', 'vms clone --full']) {
     lines.push([`virt-clone ÷ ${name}`, ...SIZES.map((g) => `${(virtClone[g] / rows.get(name)![g]).toFixed(1)}×`)]);
