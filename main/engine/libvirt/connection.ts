@@ -73,13 +73,8 @@ function stepHook(verbs: string[]): void {
 }
 
 export class Libvirt {
-  /** virsh processes started by this connection (for the benchmark's "calls per operation"). */
-  processes = 0;
-
   constructor(readonly uri: string) {}
 
-  /** Round trips to libvirt through the long-lived shell (for the benchmark's "calls per operation"). */
-  roundTrips = 0;
   private shell: VirshShell | undefined;
 
   /**
@@ -113,7 +108,6 @@ export class Libvirt {
       const started = performance.now();
       try {
         this.shell ??= new VirshShell(this.uri);
-        this.roundTrips++;
         const results = await this.shell.exec(lines);
         return results.map((r) => ({ stdout: r.stdout.replace(/^\n/, '').trimEnd(), error: r.stderr ? libvirtError(this.uri, r.stderr) : undefined }));
       } catch (error) {
@@ -134,7 +128,6 @@ export class Libvirt {
   private async batchInProcess(commands: string[][]): Promise<BatchResult[]> {
     const script = commands.map((c) => `${c.map(quoteVirshWord).join(' ')} ; echo ${MARK} ; echo --err ${MARK}`).join(' ; ');
     const started = performance.now();
-    this.processes++;
     let stdout: string;
     let stderr: string;
     try {

@@ -1,4 +1,5 @@
 import { execa, type ResultPromise } from 'execa';
+import { shellWord } from '../shell-word.js';
 import type { Libvirt } from './connection.js';
 
 /**
@@ -24,19 +25,14 @@ const BANNER_END = /Escape character is \^\][^\n]*\n/;
 /** virsh makes its terminal raw just after the banner; input before that would be echoed by the pty. */
 const RAW_DELAY_MS = 300;
 
-function shellQuote(word: string): string {
-  return `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
 export function openConsoleStream(lv: Libvirt, name: string, options: { device?: string } = {}): ConsoleStream {
   const virsh = ['virsh', '-c', lv.uri, 'console', '--force', ...(options.device ? ['--devname', options.device] : []), name];
-  const child: ResultPromise = execa('script', ['-qfec', virsh.map(shellQuote).join(' '), '/dev/null'], {
+  const child: ResultPromise = execa('script', ['-qfec', virsh.map(shellWord).join(' '), '/dev/null'], {
     env: { LC_ALL: 'C', TERM: 'dumb' },
     stdin: 'pipe',
     buffer: false,
     reject: false,
   });
-  lv.processes++;
   const listeners: Array<(chunk: Buffer) => void> = [];
   const pending: Buffer[] = [];
   let banner: Buffer | undefined = Buffer.alloc(0);

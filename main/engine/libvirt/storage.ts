@@ -35,16 +35,7 @@ export async function poolState(lv: Libvirt, pool: string): Promise<PoolState | 
 export async function ensureDirPool(lv: Libvirt, pool: string, path: string, owner?: { uid: number; gid: number; mode: string }): Promise<PoolState> {
   const state = await poolState(lv, pool);
   if (state?.active) return state;
-  if (!state) {
-    await lv.withXmlFile(buildDirPoolXml(pool, path, owner), async (file) => {
-      const [defined] = await lv.batch([['pool-define', file]]);
-      if (defined.error && !isLibvirtError(defined.error, 'exists')) throw defined.error;
-    });
-    const [build, autostart] = await lv.batch([['pool-build', pool], ['pool-autostart', pool]]);
-    for (const result of [build, autostart]) if (result.error && !isLibvirtError(result.error, 'exists')) throw result.error;
-  }
-  const [started] = await lv.batch([['pool-start', pool]]);
-  if (started.error && !isLibvirtError(started.error, 'active')) throw started.error;
+  await createDirPool(lv, pool, path, owner);
   return (await poolState(lv, pool))!;
 }
 
@@ -102,7 +93,7 @@ export async function refreshPool(lv: Libvirt, pool: string): Promise<void> {
   }
 }
 
-/** Every volume of a pool with its backing file, from libvirt's volume XML (two virsh processes). */
+/** Every volume of a pool with its backing file, from libvirt's volume XML (two calls). */
 export async function listVolumes(lv: Libvirt, pool: string): Promise<VolumeInfo[]> {
   const names = parseVolumeList(await lv.run(['vol-list', pool])).map((v) => v.name);
   const xmls = await lv.batch(names.map((n) => ['vol-dumpxml', '--pool', pool, n]));
