@@ -7,6 +7,7 @@
 # - sshd on loopback with a key for vmstest, so tests can drive vms over qemu+ssh://vmstest@localhost/system;
 # - the German locale, to prove vms reads libvirt's answers whatever the desktop's language.
 set -euo pipefail
+trap 'echo "prepare-host: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 TEST_USER=${VMS_TEST_USER:-vmstest}
 
 [ -e /dev/kvm ] && chmod 0666 /dev/kvm
@@ -32,11 +33,18 @@ home=$(getent passwd "$TEST_USER" | cut -d: -f6)
 install -d -m 0700 -o "$TEST_USER" -g "$TEST_USER" "$home/.ssh"
 [ -f "$home/.ssh/id_ed25519" ] || runuser -u "$TEST_USER" -- ssh-keygen -q -t ed25519 -N '' -f "$home/.ssh/id_ed25519"
 install -m 0600 -o "$TEST_USER" -g "$TEST_USER" "$home/.ssh/id_ed25519.pub" "$home/.ssh/authorized_keys"
+# Our own sshd on its own port, whatever sshd the machine itself runs (a CI machine may have one on :22
+# that is not ours to configure).
+SSH_PORT=${VMS_TEST_SSH_PORT:-2222}
 mkdir -p /run/sshd
 [ -f /etc/ssh/ssh_host_ed25519_key ] || ssh-keygen -A
-if ! pgrep -x sshd >/dev/null; then /usr/sbin/sshd -o ListenAddress=127.0.0.1 -o PasswordAuthentication=no; fi
-for _ in $(seq 1 50); do ssh-keyscan -T 2 -t ed25519 localhost >/dev/null 2>&1 && break; sleep 0.1; done
-ssh-keyscan -t ed25519 localhost 2>/dev/null >"$home/.ssh/known_hosts"
+pidfile=/run/vms-test-sshd.pid
+if ! { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }; then
+  /usr/sbin/sshd -o ListenAddress=127.0.0.1 -o Port="$SSH_PORT" -o PasswordAuthentication=no -o PidFile="$pidfile"
+fi
+for _ in $(seq 1 50); do ssh-keyscan -T 2 -p "$SSH_PORT" -t ed25519 localhost >/dev/null 2>&1 && break; sleep 0.2; done
+ssh-keyscan -p "$SSH_PORT" -t ed25519 localhost 2>/dev/null >"$home/.ssh/known_hosts"
+[ -s "$home/.ssh/known_hosts" ] || { echo "prepare-host: sshd on 127.0.0.1:$SSH_PORT does not answer" >&2; exit 1; }
 chown "$TEST_USER:$TEST_USER" "$home/.ssh/known_hosts"
 
 if ! locale -a 2>/dev/null | grep -qi '^de_DE.utf8$'; then

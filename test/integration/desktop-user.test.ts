@@ -13,7 +13,7 @@ import { SerialConsole } from '../helpers/serial-console.js';
  * another host (qemu+ssh:// to this machine as the same user).
  */
 const run = Math.random().toString(36).slice(2, 6);
-const SSH_URI = `qemu+ssh://${process.env.USER ?? 'vmstest'}@localhost/system`;
+const SSH_URI = `qemu+ssh://${process.env.USER ?? 'vmstest'}@localhost:${process.env.VMS_TEST_SSH_PORT ?? 2222}/system`;
 
 describe('the desktop user', { timeout: 900_000 }, () => {
   let t: TestEngine;
