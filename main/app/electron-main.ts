@@ -126,6 +126,7 @@ async function main(): Promise<void> {
         return response === 1;
       },
       showError: (message) => showNotification('vms', message, 'critical', appIcon),
+      refreshDevices: () => void trayState.refreshDevices(),
       retry: () => trayState.retry(),
       quit: () => app.quit(),
     }), () => windows.show('main'));
@@ -142,6 +143,9 @@ async function main(): Promise<void> {
       tray?.render(model);
     },
     onChange: () => windows.broadcast(EVENT_CHANNELS.vmsChanged),
+    // USB passthrough is for VMs on this computer: over qemu+ssh:// usbList refuses and the submenu stays hidden.
+    listUsb: () => engine.usbList(),
+    watchUsb: (onChange) => engine.watchUsb(onChange),
   });
 
   function registerHotkey(hotkey: string | undefined): void {

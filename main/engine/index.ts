@@ -9,7 +9,7 @@ import { createDisposable, reapDisposable, watchDisposable, type DisposableOptio
 import { fillDisposablePool, readyPreloaded, takePreloaded, type FillOptions } from './disposable-pool.js';
 import { cacheUsage, pruneCaches, removeOrphanCaches, type FolderUsage, type PruneResult } from './storage/pkg-cache.js';
 import { setVmClipboard, type ClipboardChange } from './spice.js';
-import { attachUsb, detachUsb, hotplug, listUsb, unplug, type HotplugTarget, type UsbDeviceUse } from './usb.js';
+import { attachUsb, detachUsb, hotplug, listUsb, unplug, watchUsbDevices, type HotplugTarget, type UsbDeviceUse } from './usb.js';
 import { findVm, getVm, listVms } from './inventory.js';
 import { createLabelNetwork, deleteLabelNetwork, listLabelNetworks, setLabelPolicy, type LabelNetworkState } from './network/label-networks.js';
 import type { FirewallRule } from './network/firewall.js';
@@ -83,6 +83,8 @@ export class Engine {
   usbList(): Promise<UsbDeviceUse[]> { return listUsb(this.ctx); }
   usbAttach(vm: string, device: string, options?: { persist?: boolean }): Promise<UsbDeviceUse> { return attachUsb(this.ctx, vm, device, options); }
   usbDetach(vm: string, device: string, options?: { persist?: boolean }): Promise<number> { return detachUsb(this.ctx, vm, device, options); }
+  /** Calls back when a USB device is plugged in or out; returns how to stop. */
+  watchUsb(onChange: () => void): () => void { return watchUsbDevices(this.ctx.config.sysfsRoot, onChange); }
   /** Hot-plugs any device XML (a hostdev, a USB disk, …) into a VM and/or its config. */
   hotplug(vm: string, deviceXml: string, target: HotplugTarget): Promise<void> { return hotplug(this.ctx, vm, deviceXml, target); }
   unplug(vm: string, deviceXml: string, target: HotplugTarget): Promise<void> { return unplug(this.ctx, vm, deviceXml, target); }
@@ -110,5 +112,5 @@ export { parseVmSettings, VM_SETTING_KEYS, type PendingChange, type VmSettingCha
 export { defaultPolicy, type LabelPolicy } from './network/network-xml.js';
 export type { LabelNetworkState } from './network/label-networks.js';
 export { formatRule, parseRuleWords, parsePolicy, type FirewallRule } from './network/firewall.js';
-export { usbMenuModel, type UsbDeviceUse, type UsbMenuDevice, type UsbMenuItem } from './usb.js';
+export type { UsbDeviceUse } from './usb.js';
 export { parseLifecycleLine, type LifecycleEvent, type LifecycleEventName, type LifecycleWatch } from './libvirt/events.js';

@@ -179,7 +179,6 @@ export function usbDeviceUses(devices: readonly UsbDevice[], domains: readonly D
   });
 }
 
-/** The host's USB devices and who holds them (every libvirt domain counts, not only vms's). */
 /** USB passthrough hands this computer's devices to a VM: the VM must run here too. */
 function assertLocal(ctx: EngineContext): void {
   if (!isLocalUri(ctx.libvirt.uri)) {
@@ -187,6 +186,7 @@ function assertLocal(ctx: EngineContext): void {
   }
 }
 
+/** The host's USB devices and who holds them (every libvirt domain counts, not only vms's). */
 export async function listUsb(ctx: EngineContext): Promise<UsbDeviceUse[]> {
   assertLocal(ctx);
   const devices = await readUsbDevices(ctx.config.sysfsRoot);
@@ -313,38 +313,23 @@ export async function detachUsb(ctx: EngineContext, vmName: string, spec: string
   return removed;
 }
 
-/** One device in the tray's Devices submenu. */
-export interface UsbMenuDevice {
-  /** The device's sysfs id, what attach and detach take. */
-  device: string;
-  /** `Logitech USB Receiver (046d:c52b)`. */
-  label: string;
-  /** `in work-mail`, `free`, `for work-mail at start`. */
-  status: string;
-  heldBy?: string;
-  items: UsbMenuItem[];
-}
-
-export interface UsbMenuItem {
-  label: string;
-  enabled: boolean;
-  action: { kind: 'attach' | 'detach'; vm: string; device: string };
-}
-
 /**
- * The tray's Devices submenu as plain data: for each host USB device, "Detach from X" when a VM holds it and
- * "Attach to Y" for every running VM (disabled while another holds it). Preloaded disposables are left out. Pure.
+ * Calls `onChange` when a USB device is plugged in or out: sysfs sends no inotify events, and udev's
+ * netlink socket needs a native module, so the device folder is listed every `intervalMs` (one readdir).
+ * Returns how to stop.
  */
-export function usbMenuModel(devices: readonly UsbDeviceUse[], vms: readonly VmInfo[]): UsbMenuDevice[] {
-  const running = vms.filter((vm) => isOn(vm) && !vm.meta.preloaded).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
-  return devices.map((device) => {
-    const items: UsbMenuItem[] = [];
-    if (device.heldBy) items.push({ label: `Detach from ${device.heldBy}`, enabled: true, action: { kind: 'detach', vm: device.heldBy, device: device.id } });
-    for (const vm of running) {
-      if (vm.name === device.heldBy) continue;
-      items.push({ label: `Attach to ${vm.name}`, enabled: !device.heldBy, action: { kind: 'attach', vm: vm.name, device: device.id } });
-    }
-    const status = device.heldBy ? `in ${device.heldBy}` : device.assignedTo.length > 0 ? `for ${device.assignedTo.join(', ')} at start` : 'free';
-    return { device: device.id, label: `${device.name} (${device.vendorId}:${device.productId})`, status, heldBy: device.heldBy, items };
-  });
+export function watchUsbDevices(sysfsRoot: string, onChange: () => void, intervalMs = 2000): () => void {
+  const dir = join(sysfsRoot, 'bus', 'usb', 'devices');
+  let last: string | undefined;
+  let stopped = false;
+  const look = async () => {
+    const ids = (await readdir(dir).catch(() => [] as string[])).sort().join(' ');
+    if (stopped) return;
+    if (last !== undefined && ids !== last) onChange();
+    last = ids;
+  };
+  void look();
+  const timer = setInterval(() => void look(), intervalMs);
+  timer.unref();
+  return () => { stopped = true; clearInterval(timer); };
 }

@@ -17,7 +17,7 @@ import type { BuildTemplateRequest, CloneRequest, CreateRequest, ImportTemplateR
 
 /** The part of the Engine the app uses (a test can pass a fake). */
 export type EngineLike = Pick<Engine, 'config' | 'list' | 'find' | 'info' | 'create' | 'clone' | 'start' | 'stop' | 'kill' | 'restart' | 'delete'
-  | 'disposable' | 'watchDisposable' | 'fillDisposablePool' | 'importTemplate' | 'buildTemplate'>;
+  | 'disposable' | 'watchDisposable' | 'fillDisposablePool' | 'importTemplate' | 'buildTemplate' | 'usbList' | 'usbAttach' | 'usbDetach'>;
 
 /** Where settings live: electron-store in the app, a plain object in tests. */
 export interface SettingsAccess {
@@ -189,6 +189,18 @@ export class VmsService {
         await this.track('action', name!, 'deleting', `Deleting "${name}"`, () => engine.delete(name!), () => `Deleted "${name}".`);
         return null;
     }
+  }
+
+  /** Hands a host USB device to a running VM (the tray's Devices submenu). */
+  async usbAttach(vm: string, device: string): Promise<void> {
+    await this.track('action', vm, 'attaching a device', `Attaching ${device} to "${vm}"`, () => this.engine.usbAttach(vm, device),
+      (use) => `${use.name} is in "${vm}".`);
+  }
+
+  /** Takes a host USB device back from a VM. */
+  async usbDetach(vm: string, device: string): Promise<void> {
+    await this.track('action', vm, 'detaching a device', `Detaching ${device} from "${vm}"`, () => this.engine.usbDetach(vm, device),
+      () => `Detached ${device} from "${vm}".`);
   }
 
   /** Opens virt-viewer (as `vms view` does); returns its window title, arguments and pid. */

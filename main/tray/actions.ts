@@ -11,12 +11,16 @@ export interface TrayActionDeps {
     newDisposable(): Promise<unknown>;
     openViewer(name: string): Promise<unknown>;
     openConsole(name: string): Promise<unknown>;
+    usbAttach(vm: string, device: string): Promise<unknown>;
+    usbDetach(vm: string, device: string): Promise<unknown>;
   };
   showWindow(view: WindowView, params?: Record<string, string>): void;
   /** Asks the user; true to go ahead. */
   confirm(confirmation: Confirmation): Promise<boolean>;
   /** Shows a one-line error that no operation reported (the service notifies about its own failures). */
   showError(message: string): void;
+  /** Re-reads the host's USB devices and who holds them (libvirt sends no lifecycle event for a hotplug). */
+  refreshDevices(): void;
   /** Subscribes to libvirt again at once (the menu's "Retry now" while it is unreachable). */
   retry(): Promise<void>;
   quit(): void;
@@ -49,6 +53,12 @@ export async function runTrayAction(action: MenuAction, deps: TrayActionDeps): P
     case 'view': return untracked(deps.service.openViewer(action.vm));
     case 'console': return untracked(deps.service.openConsole(action.vm));
     case 'clone': return deps.showWindow('clone', { vm: action.vm });
+    case 'usb-attach':
+    case 'usb-detach': {
+      const work = action.id === 'usb-attach' ? deps.service.usbAttach(action.vm, action.device) : deps.service.usbDetach(action.vm, action.device);
+      await tracked(work);
+      return deps.refreshDevices();
+    }
     case 'start-view': {
       try {
         await deps.service.vmAction('start', action.vm);

@@ -1,4 +1,6 @@
 import type { VmInfo, VmState } from '../engine/types.js';
+import type { UsbDeviceUse } from '../engine/usb.js';
+import { devicesSubmenu, type UsbActionId } from './devices-menu.js';
 
 /**
  * The tray menu as plain data, built by one pure function from the engine's state. The Electron edge
@@ -19,7 +21,8 @@ export interface Confirmation {
 
 export type MenuAction =
   | { id: VmActionId; vm: string; confirm?: Confirmation }
-  | { id: AppActionId; template?: string };
+  | { id: AppActionId; template?: string }
+  | { id: UsbActionId; vm: string; device: string };
 
 export type MenuEntry =
   | { type: 'item'; label: string; enabled: boolean; action?: MenuAction; color?: string }
@@ -38,6 +41,8 @@ export interface MenuInput {
   busy?: Record<string, string>;
   /** A problem to show at the top, such as libvirt being unreachable. */
   error?: string;
+  /** The host's USB devices and who holds them; undefined hides the Devices submenu (libvirt on another host). */
+  usb?: UsbDeviceUse[];
 }
 
 /** The domains that come first, in this order; others follow alphabetically, templates last. */
@@ -169,6 +174,8 @@ export function buildMenuModel(input: MenuInput): MenuEntry[] {
       }
     }
     entries.push(separator);
+    const devices = devicesSubmenu(input.usb, input.vms);
+    if (devices) entries.push(devices, separator);
   }
 
   entries.push(

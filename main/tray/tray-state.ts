@@ -1,6 +1,7 @@
 import type { LifecycleEvent, LifecycleWatch, WatchOptions } from '../engine/libvirt/events.js';
 import { isVmsError } from '../engine/errors.js';
 import type { VmInfo } from '../engine/types.js';
+import type { UsbDeviceUse } from '../engine/usb.js';
 import { buildMenuModel, disposableTemplate, type MenuEntry } from './menu-model.js';
 
 /**
@@ -53,6 +54,10 @@ export interface TrayStateDeps {
   render: (model: MenuEntry[], vms: VmInfo[] | undefined) => void;
   /** Called on every lifecycle event (the windows re-read their lists). */
   onChange?: (event: LifecycleEvent) => void;
+  /** The host's USB devices and who holds them, for the Devices submenu (absent: no submenu). */
+  listUsb?: () => Promise<UsbDeviceUse[]>;
+  /** Calls back when a USB device comes or goes; returns how to stop. */
+  watchUsb?: (onChange: () => void) => () => void;
 }
 
 export class TrayState {
@@ -61,6 +66,8 @@ export class TrayState {
   private error: string | undefined;
   private watchError: string | undefined;
   private watch: LifecycleWatch | undefined;
+  private usb: UsbDeviceUse[] | undefined;
+  private stopUsbWatch: (() => void) | undefined;
   private reading: Promise<void> | undefined;
   private readAgain = false;
   /** The last model handed to `render`, as JSON. */
@@ -87,6 +94,7 @@ export class TrayState {
       },
     });
     this.watch = watch;
+    this.stopUsbWatch = this.deps.watchUsb?.(() => this.refreshDevices());
     this.render();
     return this.refresh();
   }
@@ -99,6 +107,8 @@ export class TrayState {
   stop(): void {
     this.watch?.stop();
     this.watch = undefined;
+    this.stopUsbWatch?.();
+    this.stopUsbWatch = undefined;
   }
 
   /** Restarts the watch (the libvirt URI changed) and re-reads. */
@@ -138,16 +148,29 @@ export class TrayState {
     this.reading = (async () => {
       do {
         this.readAgain = false;
+        const devices = this.readDevices();
         try {
           this.vms = await this.deps.list();
           this.error = undefined;
         } catch (error) {
           this.error = isVmsError(error) ? error.message : `Could not list the VMs: ${(error as Error).message}`;
         }
+        this.usb = await devices;
         this.render();
       } while (this.readAgain);
     })().finally(() => { this.reading = undefined; });
     return this.reading;
+  }
+
+  /** Re-reads the USB devices alone (after an attach or detach, or a device plugged in or out). */
+  async refreshDevices(): Promise<void> {
+    this.usb = await this.readDevices();
+    this.render();
+  }
+
+  /** The devices, or undefined when they cannot be shown (libvirt on another host, libvirt down). */
+  private readDevices(): Promise<UsbDeviceUse[] | undefined> {
+    return this.deps.listUsb?.().catch(() => undefined) ?? Promise.resolve(undefined);
   }
 
   private onEvent(event: LifecycleEvent): void {
@@ -167,6 +190,7 @@ export class TrayState {
       disposableTemplate: this.vms ? disposableTemplate(this.vms, this.deps.defaultTemplate()) : undefined,
       busy: this.busy,
       error: this.error ?? this.watchError,
+      usb: this.usb,
     });
   }
 

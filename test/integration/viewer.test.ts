@@ -85,10 +85,13 @@ describe('Open viewer', { timeout: 600_000 }, () => {
         newDisposable: () => service.newDisposable(),
         openViewer: async (name) => { opened = await service.openViewer(name); },
         openConsole: (name) => service.openConsole(name),
+        usbAttach: async () => assert.fail('no USB expected'),
+        usbDetach: async () => assert.fail('no USB expected'),
       },
       showWindow: () => assert.fail('no window expected'),
       confirm: async () => assert.fail('no confirmation expected'),
       showError: (message) => errors.push(message),
+      refreshDevices: () => assert.fail('no USB expected'),
       retry: async () => assert.fail('no retry expected'),
       quit: () => assert.fail('no quit expected'),
     });

@@ -12,10 +12,13 @@ function deps(confirmed = true) {
       newDisposable: async () => { log.push('disposable'); },
       openViewer: async (name) => { log.push(`view ${name}`); if (name === 'off') throw new Error('"off" is shut off: start it first.'); },
       openConsole: async (name) => { log.push(`console ${name}`); },
+      usbAttach: async (vm, device) => { log.push(`usb-attach ${device} ${vm}`); if (vm === 'bad') throw new Error('failed'); },
+      usbDetach: async (vm, device) => { log.push(`usb-detach ${device} ${vm}`); },
     },
     showWindow: (view, params) => log.push(`window ${view} ${JSON.stringify(params ?? {})}`),
     confirm: async (c) => { log.push(`confirm ${c.message}`); return confirmed; },
     showError: (message) => log.push(`error ${message}`),
+    refreshDevices: () => log.push('refresh devices'),
     retry: async () => { log.push('retry'); },
     quit: () => log.push('quit'),
   };
@@ -41,6 +44,14 @@ describe('runTrayAction', () => {
     ] as const) await runTrayAction(action, d);
     assert.deepEqual(log, ['stop d1', 'kill d2', 'stop a', 'restart a', 'window clone {"vm":"a"}', 'window create {"template":"arch"}',
       'window templates {"tab":"build"}', 'disposable', 'start a', 'view a', 'retry', 'quit']);
+  });
+
+  it('attaches and detaches USB devices, and re-reads the devices afterwards even when it failed', async () => {
+    const { d, log } = deps();
+    await runTrayAction({ id: 'usb-attach', vm: 'mail', device: '1-2' }, d);
+    await runTrayAction({ id: 'usb-detach', vm: 'mail', device: '1-2' }, d);
+    await runTrayAction({ id: 'usb-attach', vm: 'bad', device: '1-2' }, d);
+    assert.deepEqual(log, ['usb-attach 1-2 mail', 'refresh devices', 'usb-detach 1-2 mail', 'refresh devices', 'usb-attach 1-2 bad', 'refresh devices']);
   });
 
   it('never throws: untracked failures become an error notice, tracked ones are left to the operation', async () => {

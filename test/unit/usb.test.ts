@@ -5,10 +5,12 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { execa } from 'execa';
 import { formatUsbList } from '../../main/cli/commands/usb.js';
+import { devicesSubmenu, usbStatus } from '../../main/tray/devices-menu.js';
+import { buildMenuModel } from '../../main/tray/menu-model.js';
 import type { VmInfo } from '../../main/engine/types.js';
 import {
   hostdevMatches, hotplugTarget, parseUsbDevice, readUsbDevices, resolveUsbDevice, usbDeviceUses, usbHostdevsOf,
-  usbHostdevXml, usbMenuModel, type UsbDevice,
+  usbHostdevXml, type UsbDevice,
 } from '../../main/engine/usb.js';
 import { buildDomainXml, type DomainSpec } from '../../main/engine/xml/domain-build.js';
 import { parseXml, serializeXml, find } from '../../main/engine/xml/tree.js';
@@ -138,16 +140,33 @@ function vm(name: string, state: VmInfo['state'], extra: Partial<VmInfo['meta']>
   return { name, uuid: '', meta: { kind: 'appvm', label: 'work', ...extra }, state, persistent: true, memoryMiB: 1024, vcpus: 1, disks: [], clipboard: true };
 }
 
-test('the tray’s Devices submenu: detach from the holder, attach to running VMs', () => {
+test('the tray’s Devices submenu: detach from the holder, attach to running VMs, a status per device', () => {
   const uses = usbDeviceUses([stick, mouse], [{ name: 'mail', state: 'running', xml: domainWith(usbHostdevXml(stick)) }]);
-  const menu = usbMenuModel(uses, [vm('mail', 'running'), vm('web', 'running'), vm('off', 'shut off'), vm('disp1', 'paused', { kind: 'disposable', preloaded: true })]);
-  assert.deepEqual(menu[0], {
-    device: '2-1', label: 'SanDisk Ultra Fit (0781:5583)', status: 'in mail', heldBy: 'mail',
+  const menu = devicesSubmenu(uses, [vm('mail', 'running'), vm('web', 'running'), vm('off', 'shut off'), vm('disp1', 'paused', { kind: 'disposable', preloaded: true })]);
+  assert.ok(menu?.type === 'submenu' && menu.label === 'Devices');
+  const [first, second] = menu.items;
+  assert.deepEqual(first, {
+    type: 'submenu', label: 'SanDisk Ultra Fit (0781:5583) — in mail', enabled: true,
     items: [
-      { label: 'Detach from mail', enabled: true, action: { kind: 'detach', vm: 'mail', device: '2-1' } },
-      { label: 'Attach to web', enabled: false, action: { kind: 'attach', vm: 'web', device: '2-1' } },
+      { type: 'item', label: 'Detach from mail', enabled: true, action: { id: 'usb-detach', vm: 'mail', device: '2-1' } },
+      { type: 'item', label: 'Attach to web', enabled: false, action: { id: 'usb-attach', vm: 'web', device: '2-1' } },
     ],
   });
-  assert.deepEqual(menu[1].items.map((i) => [i.label, i.enabled]), [['Attach to mail', true], ['Attach to web', true]]);
-  assert.equal(menu[1].status, 'free');
+  assert.ok(second.type === 'submenu' && second.label.endsWith('— free'));
+  assert.deepEqual(second.items.map((i) => i.type === 'item' && [i.label, i.enabled]), [['Attach to mail', true], ['Attach to web', true]]);
+});
+
+test('the Devices submenu says so when there is nothing to show, and is hidden for a remote libvirt', () => {
+  const none = devicesSubmenu([], [vm('mail', 'running')]);
+  assert.ok(none?.type === 'submenu');
+  assert.deepEqual(none.items, [{ type: 'item', label: 'No USB devices', enabled: false }]);
+  const noVm = devicesSubmenu(usbDeviceUses([mouse], []), [vm('off', 'shut off')]);
+  assert.ok(noVm?.type === 'submenu' && noVm.items[0].type === 'submenu');
+  assert.deepEqual(noVm.items[0].items, [{ type: 'item', label: 'Start a VM to attach it', enabled: false }]);
+  const persisted = usbDeviceUses([mouse], [{ name: 'off', state: 'shut off', xml: domainWith(usbHostdevXml(mouse, { remembered: true })) }]);
+  assert.equal(usbStatus(persisted[0]), 'for off at start');
+  assert.equal(devicesSubmenu(undefined, [vm('mail', 'running')]), undefined);
+  const model = buildMenuModel({ vms: [vm('mail', 'running')], labelColors: {}, usb: [] });
+  assert.ok(model.some((e) => e.type === 'submenu' && e.label === 'Devices'));
+  assert.ok(!buildMenuModel({ vms: [vm('mail', 'running')], labelColors: {} }).some((e) => e.type === 'submenu' && e.label === 'Devices'));
 });
