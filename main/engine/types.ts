@@ -5,6 +5,11 @@ export const VM_KINDS: readonly VmKind[] = ['template', 'appvm', 'standalone', '
 /** libvirt's domain states, as `virsh domstate` names them. */
 export type VmState = 'running' | 'paused' | 'shut off' | 'crashed' | 'in shutdown' | 'pmsuspended' | 'idle' | 'blocked' | 'unknown';
 
+/** Running or paused: QEMU is there, with its devices and display. Pure. */
+export function isOn(vm: { state: VmState }): boolean {
+  return vm.state === 'running' || vm.state === 'paused';
+}
+
 export type Accel = 'kvm' | 'tcg';
 
 /** What vms keeps about a VM in the domain's namespaced `<metadata>` element. */

@@ -5,7 +5,7 @@ import { isLocalUri } from './libvirt/connection.js';
 import { VmsError } from './errors.js';
 import { getVm } from './inventory.js';
 import { attachDevice, detachDevice, dumpXml, dumpXmlMany, listDomains } from './libvirt/domains.js';
-import type { VmInfo, VmState } from './types.js';
+import { isOn, type VmInfo, type VmState } from './types.js';
 import { child, childElements, el, find, parseXml, serializeXml, type XmlElement } from './xml/tree.js';
 
 /**
@@ -169,12 +169,11 @@ export interface UsbDeviceUse extends UsbDevice {
 export function usbDeviceUses(devices: readonly UsbDevice[], domains: readonly DomainUsb[]): UsbDeviceUse[] {
   return devices.map((device) => {
     const using = domains.filter((d) => usbHostdevsOf(d.xml).some((h) => hostdevMatches(h.source, device)));
-    const on = (d: DomainUsb) => d.state === 'running' || d.state === 'paused';
     return {
       ...device,
       name: usbDeviceName(device),
-      heldBy: using.find(on)?.name,
-      assignedTo: using.filter((d) => !on(d)).map((d) => d.name),
+      heldBy: using.find(isOn)?.name,
+      assignedTo: using.filter((d) => !isOn(d)).map((d) => d.name),
     };
   });
 }
@@ -236,13 +235,9 @@ export async function unplug(ctx: EngineContext, name: string, deviceXml: string
   await detachDevice(ctx.libvirt, name, deviceXml, target);
 }
 
-function isOn(vm: VmInfo): boolean {
-  return vm.state === 'running' || vm.state === 'paused';
-}
-
 /** Which of `live`/`config` an attach or detach touches, with the user's mistakes explained. */
 export function hotplugTarget(vm: Pick<VmInfo, 'name' | 'state' | 'persistent'>, persist: boolean, verb: 'attach' | 'detach'): HotplugTarget {
-  const live = vm.state === 'running' || vm.state === 'paused';
+  const live = isOn(vm);
   if (persist && !vm.persistent) throw new VmsError(`"${vm.name}" is a disposable: it is forgotten when it stops, so --persist makes no sense; ${verb} without it.`);
   if (!live && !persist) {
     throw new VmsError(verb === 'attach'

@@ -1,4 +1,4 @@
-import type { VmInfo } from '../engine/types.js';
+import { isOn, type VmInfo } from '../engine/types.js';
 import type { UsbDeviceUse } from '../engine/usb.js';
 import type { MenuEntry } from './menu-model.js';
 
@@ -9,8 +9,6 @@ import type { MenuEntry } from './menu-model.js';
  */
 
 export type UsbActionId = 'usb-attach' | 'usb-detach';
-
-const isOn = (vm: VmInfo) => vm.state === 'running' || vm.state === 'paused';
 
 /** `in work-mail`, `free`, `for work-mail at start`. Pure. */
 export function usbStatus(device: UsbDeviceUse): string {

@@ -1,4 +1,4 @@
-import type { VmInfo, VmState } from '../engine/types.js';
+import { isOn, type VmInfo, type VmState } from '../engine/types.js';
 import type { UsbDeviceUse } from '../engine/usb.js';
 import { devicesSubmenu, type UsbActionId } from './devices-menu.js';
 
@@ -101,7 +101,7 @@ const separator: MenuEntry = { type: 'separator' };
 /** The actions of one VM, those that make sense for its kind and state. Pure. */
 export function vmActions(vm: VmInfo, busy?: string): MenuEntry[] {
   const name = vm.name;
-  const on = vm.state === 'running' || vm.state === 'paused';
+  const on = isOn(vm);
   const disposable = vm.meta.kind === 'disposable';
   const entries: MenuEntry[] = [];
   const act = (label: string, id: VmActionId, extra: { confirm?: Confirmation; enabled?: boolean } = {}) => {

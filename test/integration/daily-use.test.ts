@@ -11,6 +11,7 @@ import { CLI, makeTestEngine, testGuestImage, type TestEngine } from '../helpers
 import { DESKTOP_USER, listeningTcpSockets, processUid, qemuPid, runAsDesktopUser, startXvfb, type Xvfb } from '../helpers/display.js';
 import { sh, startAndConnect } from '../helpers/guest.js';
 import { SerialConsole } from '../helpers/serial-console.js';
+import { sysfsTree } from '../helpers/sysfs.js';
 
 /**
  * Daily use on booted TCG guests, as the unprivileged desktop user: the pacman caches over 9p (the shared
@@ -152,10 +153,7 @@ describe('daily use with booted guests', { timeout: 900_000 }, () => {
 
   test('USB passthrough through the command line: list from sysfs, --persist into a VM’s config and out again', async () => {
     const sysfs = join(t.scratch, 'sysfs');
-    const dir = join(sysfs, 'bus', 'usb', 'devices', '3-1');
-    await mkdir(dir, { recursive: true });
-    const files: Record<string, string> = { idVendor: '0781', idProduct: '5583', busnum: '3', devnum: '2', bDeviceClass: '00', manufacturer: 'SanDisk', product: 'Ultra Fit' };
-    for (const [file, value] of Object.entries(files)) await writeFile(join(dir, file), `${value}\n`);
+    await sysfsTree(sysfs, { '3-1': { idVendor: '0781', idProduct: '5583', busnum: '3', devnum: '2', bDeviceClass: '00', manufacturer: 'SanDisk', product: 'Ultra Fit' } });
     const env = { ...t.env, VMS_SYSFS_ROOT: sysfs };
     const vms = (args: string[]) => execa(process.execPath, [CLI, ...args], { env, reject: false });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
@@ -9,6 +9,7 @@ import type { VmInfo } from '../../main/engine/types.js';
 import type { MenuEntry } from '../../main/tray/menu-model.js';
 import { TrayState } from '../../main/tray/tray-state.js';
 import { makeTestEngine, URI, type TestEngine } from '../helpers/engine-fixture.js';
+import { sysfsTree } from '../helpers/sysfs.js';
 
 /**
  * The tray's state on a real libvirtd: it follows lifecycle events (no polling), so a VM started or
@@ -154,12 +155,7 @@ describe('tray state follows libvirt events', { timeout: 120_000 }, () => {
   it('shows the host USB devices in a Devices submenu: who holds them, and a device plugged in later', async () => {
     // A sysfs tree of the test's own: the devices libvirt would pass through are the host's.
     const sysfs = join(env.scratch, 'sysfs');
-    const plug = async (id: string, files: Record<string, string>) => {
-      const dir = join(sysfs, 'bus', 'usb', 'devices', id);
-      await mkdir(dir, { recursive: true });
-      for (const [file, value] of Object.entries(files)) await writeFile(join(dir, file), `${value}\n`);
-    };
-    await plug('3-1', { idVendor: '0781', idProduct: '5583', busnum: '3', devnum: '2', bDeviceClass: '00', manufacturer: 'SanDisk', product: 'Ultra Fit' });
+    await sysfsTree(sysfs, { '3-1': { idVendor: '0781', idProduct: '5583', busnum: '3', devnum: '2', bDeviceClass: '00', manufacturer: 'SanDisk', product: 'Ultra Fit' } });
     const engine = new Engine({ ...env.config, sysfsRoot: sysfs });
     let latest: MenuEntry[] = [];
     const devices = new TrayState({
@@ -184,7 +180,7 @@ describe('tray state follows libvirt events', { timeout: 120_000 }, () => {
       await devices.refreshDevices();
       assert.deepEqual(deviceLabels(), [`SanDisk Ultra Fit (0781:5583) — for ${TEMPLATE} at start`]);
 
-      await plug('3-2', { idVendor: '046d', idProduct: 'c52b', busnum: '3', devnum: '3', bDeviceClass: '00', manufacturer: 'Logitech', product: 'USB Receiver' });
+      await sysfsTree(sysfs, { '3-2': { idVendor: '046d', idProduct: 'c52b', busnum: '3', devnum: '3', bDeviceClass: '00', manufacturer: 'Logitech', product: 'USB Receiver' } });
       const deadline = Date.now() + 10_000;
       while (deviceLabels()?.length !== 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
       assert.deepEqual(deviceLabels(), [`SanDisk Ultra Fit (0781:5583) — for ${TEMPLATE} at start`, 'Logitech USB Receiver (046d:c52b) — free']);

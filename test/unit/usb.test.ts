@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -14,15 +14,7 @@ import {
 } from '../../main/engine/usb.js';
 import { buildDomainXml, type DomainSpec } from '../../main/engine/xml/domain-build.js';
 import { parseXml, serializeXml, find } from '../../main/engine/xml/tree.js';
-
-/** Writes a sysfs-like tree: <root>/bus/usb/devices/<id>/<file>. */
-async function sysfsTree(root: string, devices: Record<string, Record<string, string>>): Promise<void> {
-  for (const [id, files] of Object.entries(devices)) {
-    const dir = join(root, 'bus', 'usb', 'devices', id);
-    await mkdir(dir, { recursive: true });
-    for (const [file, content] of Object.entries(files)) await writeFile(join(dir, file), `${content}\n`);
-  }
-}
+import { sysfsTree } from '../helpers/sysfs.js';
 
 const HUB = { idVendor: '1d6b', idProduct: '0002', busnum: '1', devnum: '1', bDeviceClass: '09', product: 'xHCI Host Controller' };
 
