@@ -138,22 +138,27 @@ async function names(args: string[]): Promise<string[]> {
 async function libvirtObjects(): Promise<{ networks: Set<string>; filters: Set<string> }> {
   return {
     networks: new Set((await names(['net-list', '--all', '--name'])).filter((n) => n.startsWith('vms-'))),
-    filters: new Set((await names(['nwfilter-list'])).filter((n) => n?.startsWith('vms-fw-'))),
+    filters: new Set((await names(['nwfilter-list'])).filter((n) => n?.startsWith('vms-fw-') || n?.startsWith('vms-guard-'))),
   };
 }
 
 /**
- * Label networks and VM filters the engine made during a test (they outlive VMs by design): removed once
- * no domain uses them, so a test run leaves libvirt as it found it.
+ * Label networks, VM filters and the shared host guards the engine made during a test (they outlive VMs
+ * by design): removed once nothing uses them, so a test run leaves libvirt as it found it.
  */
 async function removeNewLibvirtObjects(before: { networks: Set<string>; filters: Set<string> }): Promise<void> {
   const now = await libvirtObjects();
   const domains = await names(['list', '--all', '--name']);
   // A VM's filter references its -rules filter: undefine the referencing one first.
-  for (const filter of [...now.filters].sort((a, b) => Number(a.endsWith('-rules')) - Number(b.endsWith('-rules')))) {
+  const vmFilters = [...now.filters].filter((f) => f.startsWith('vms-fw-'));
+  for (const filter of vmFilters.sort((a, b) => Number(a.endsWith('-rules')) - Number(b.endsWith('-rules')))) {
     if (before.filters.has(filter)) continue;
     const owner = filter.replace(/^vms-fw-/, '').replace(/-rules$/, '');
     if (!domains.includes(owner)) await execa('virsh', ['-c', URI, 'nwfilter-undefine', filter], { reject: false });
+  }
+  // The shared host guards last: libvirt refuses to undefine one that another test's VM filter still uses.
+  for (const guard of [...now.filters].filter((f) => f.startsWith('vms-guard-'))) {
+    if (!before.filters.has(guard)) await execa('virsh', ['-c', URI, 'nwfilter-undefine', guard], { reject: false });
   }
   for (const network of now.networks) {
     if (before.networks.has(network)) continue;
