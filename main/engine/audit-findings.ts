@@ -1,4 +1,5 @@
 import { labelProblem } from './names.js';
+import type { DhcpHost } from './network/dhcp-hosts.js';
 import { neededVolumes } from './storage/garbage.js';
 import { ownerOfVolume, templateVersionOf, templateVersionVolume } from './storage/layout.js';
 import type { VmMeta } from './types.js';
@@ -27,6 +28,7 @@ export type FindingKind =
   | 'stale-lock' // a lock whose process is gone
   | 'orphan-cache' // a package-cache pool of a VM that is gone
   | 'orphan-filter' // a network filter of a VM that is gone
+  | 'stale-dhcp-host' // a fixed address in a label network that no VM's NIC has
   | 'unused-network'; // a label network no VM uses (informational)
 
 export interface Finding {
@@ -66,8 +68,8 @@ export interface AuditInput {
   pools: readonly string[];
   /** Every network filter's name. */
   filters: readonly string[];
-  /** vms's label networks. */
-  networks: ReadonlyArray<{ name: string; label: string }>;
+  /** vms's label networks, with the VMs' fixed addresses in their definitions. */
+  networks: ReadonlyArray<{ name: string; label: string; hosts: readonly DhcpHost[] }>;
   /** The folder of a VM's own package cache (pkg-cache.ts), to see which domain uses a cache pool. */
   vmCacheDir: (vm: string) => string;
 }
@@ -84,6 +86,8 @@ interface DomainFacts {
   meta?: VmMeta;
   filterRefs: string[];
   networks: string[];
+  /** The MAC of each NIC on a network, by network. */
+  macs: Array<{ network: string; mac: string }>;
   sharedFolderSources: string[];
 }
 
@@ -107,6 +111,11 @@ function factsOf(domain: AuditDomain, input: AuditInput): DomainFacts {
     meta: readMetadata(child(root, 'metadata')),
     filterRefs: interfaces.flatMap((i) => child(i, 'filterref')?.attrs.filter ?? []),
     networks: interfaces.flatMap((i) => (i.attrs.type === 'network' ? child(i, 'source')?.attrs.network ?? [] : [])),
+    macs: interfaces.flatMap((i) => {
+      const network = i.attrs.type === 'network' ? child(i, 'source')?.attrs.network : undefined;
+      const mac = child(i, 'mac')?.attrs.address;
+      return network && mac ? [{ network, mac: mac.toLowerCase() }] : [];
+    }),
     sharedFolderSources: devices ? childElements(devices, 'filesystem').flatMap((f) => child(f, 'source')?.attrs.dir ?? []) : [],
   };
 }
@@ -216,6 +225,20 @@ export function auditFindings(input: AuditInput): Finding[] {
     add({ kind: 'orphan-filter', subject: filter, vm, problem: `network filter ${filter} belongs to no VM`, remedy: 'fix: removed', fixable: true });
   }
 
+  // A fixed address is a VM's while a NIC on that network has its MAC (a VM renamed behind vms's back
+  // keeps it; its next start files it under the new name); a name under way may not have its domain yet.
+  const nics = new Set(facts.flatMap((f) => f.macs.map((m) => `${m.network} ${m.mac}`)));
+  for (const network of input.networks) {
+    for (const host of network.hosts) {
+      if (nics.has(`${network.name} ${host.mac.toLowerCase()}`) || (host.name !== undefined && input.busy.has(host.name))) continue;
+      add({
+        kind: 'stale-dhcp-host', subject: dhcpHostSubject(network.name, host), vm: host.name,
+        problem: `network ${network.name} keeps the address ${host.ip} for ${host.name ? `VM ${host.name}` : 'no VM'} (${host.mac}), which no VM's network card has`,
+        remedy: 'fix: removed', fixable: true,
+      });
+    }
+  }
+
   const usedNetworks = new Set(facts.flatMap((f) => f.networks));
   for (const network of input.networks) {
     if (usedNetworks.has(network.name)) continue;
@@ -235,6 +258,11 @@ function metadataProblem(vm: DomainFacts, domains: ReadonlyMap<string, DomainFac
     return `its template "${vm.meta.template ?? ''}" does not exist`;
   }
   return undefined;
+}
+
+/** How a network's fixed address is named in findings: the network, the address and the MAC. */
+export function dhcpHostSubject(network: string, host: DhcpHost): string {
+  return `${network}/${host.ip}/${host.mac.toLowerCase()}`;
 }
 
 /** Findings that make `vms check` fail (all but the informational ones). */

@@ -1,11 +1,11 @@
-import { auditFindings, problemsOf, type AuditInput, type Finding } from './audit-findings.js';
+import { auditFindings, dhcpHostSubject, problemsOf, type AuditInput, type Finding } from './audit-findings.js';
 import type { EngineContext } from './context.js';
 import { listDomainsWithXml } from './libvirt/domains.js';
 import { listFilters } from './libvirt/networks.js';
 import { listPools, listVolumes, refreshPool } from './libvirt/storage.js';
 import { namesLocked, removeStaleLocks, staleLockFiles } from './name-lock.js';
 import { listLabelNetworks } from './network/label-networks.js';
-import { networksAvailable, removeVmFilters } from './network/vm-network.js';
+import { networksAvailable, removeDhcpHosts, removeVmFilters } from './network/vm-network.js';
 import { repair } from './repair.js';
 import { collectGarbage } from './storage/garbage.js';
 import { journalEntries } from './storage/journal.js';
@@ -58,7 +58,7 @@ async function gatherAuditInput(ctx: EngineContext): Promise<AuditInput> {
     staleLocks,
     pools,
     filters,
-    networks: networks.map((n) => ({ name: n.name, label: n.label })),
+    networks: networks.map((n) => ({ name: n.name, label: n.label, hosts: n.hosts })),
     vmCacheDir: (vm) => cache.vmDir(vm),
   };
 }
@@ -67,7 +67,7 @@ export async function auditState(ctx: EngineContext): Promise<Finding[]> {
   return auditFindings(await gatherAuditInput(ctx));
 }
 
-/** Repairs what is safe to repair without asking: garbage, stale journal entries and locks, orphan caches and filters. */
+/** Repairs what is safe to repair without asking: garbage, stale journal entries and locks, orphan caches and filters, stale fixed addresses. */
 async function fixFindings(ctx: EngineContext, findings: readonly Finding[]): Promise<void> {
   const of = (kind: Finding['kind']) => findings.filter((f) => f.kind === kind);
   if (of('stale-lock').length + of('stale-journal').length > 0) {
@@ -83,6 +83,11 @@ async function fixFindings(ctx: EngineContext, findings: readonly Finding[]): Pr
     await removeOrphanCaches(ctx, new Set(keep));
   }
   for (const vm of new Set(of('orphan-filter').map((f) => f.vm!))) await removeVmFilters(ctx, vm);
+  const staleHosts = new Set(of('stale-dhcp-host').map((f) => f.subject));
+  if (staleHosts.size > 0) {
+    // Only what this audit judged stale: a host another command added since is not touched.
+    await removeDhcpHosts(ctx, undefined, (network, host) => staleHosts.has(dhcpHostSubject(network, host)));
+  }
 }
 
 export async function checkState(ctx: EngineContext, options: { fix?: boolean } = {}): Promise<CheckReport> {

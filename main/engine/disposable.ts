@@ -9,7 +9,7 @@ import { createVolumes } from './libvirt/storage.js';
 import { chooseTemplate } from './template-choice.js';
 import { isLockHeld } from './name-lock.js';
 import { assertLabel } from './names.js';
-import { prepareVmNetwork, removeVmFilters } from './network/vm-network.js';
+import { prepareVmNetwork, removeVmNetworking } from './network/vm-network.js';
 import { prepareVmCacheForStart } from './storage/pkg-cache.js';
 import { overlaySpec } from './storage/disks.js';
 import { collectGarbage } from './storage/garbage.js';
@@ -68,13 +68,13 @@ export async function createDisposable(ctx: EngineContext, options: DisposableOp
   }, { journal: 'disposable' });
 }
 
-/** Removes a disposable's volumes (root, NVRAM, console log) and filter once its domain is gone; true when it did. */
+/** Removes a disposable's volumes (root, NVRAM, console log), filters and fixed address once its domain is gone; true when it did. */
 export async function reapDisposable(ctx: EngineContext, name: string): Promise<boolean> {
   if (!(await journalEntries(ctx, 'disposable')).includes(name)) return false;
   if (await domainStatus(ctx.libvirt, name)) return false;
   if (await isLockHeld(ctx.layout.lock(name))) return false;
   await collectGarbage(ctx);
-  await removeVmFilters(ctx, name).catch(() => undefined);
+  await removeVmNetworking(ctx, name).catch(() => undefined);
   await removeJournalEntry(ctx, 'disposable', name);
   return true;
 }

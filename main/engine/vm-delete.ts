@@ -4,7 +4,7 @@ import { getVm } from './inventory.js';
 import { destroyDomain, listDomainsWithXml, undefineDomain } from './libvirt/domains.js';
 import { listVolumes } from './libvirt/storage.js';
 import { withNameLock } from './name-lock.js';
-import { removeVmFilters } from './network/vm-network.js';
+import { removeVmNetworking } from './network/vm-network.js';
 import { removeVmCache } from './storage/pkg-cache.js';
 import { collectGarbage, neededVolumes } from './storage/garbage.js';
 import { ownerOfVolume } from './storage/layout.js';
@@ -30,7 +30,7 @@ export async function dependentsOf(ctx: EngineContext, name: string): Promise<st
   return [...dependents].sort();
 }
 
-/** Deletes a VM: its domain, volumes (those no other VM is built on), NVRAM and package cache. A template others are built on is refused. */
+/** Deletes a VM: its domain, volumes (those no other VM is built on), NVRAM, package cache, filters and fixed address. A template others are built on is refused. */
 export async function deleteVm(ctx: EngineContext, name: string): Promise<void> {
   const vm = await getVm(ctx, name);
   await withNameLock(ctx.layout.lock(name), name, async () => {
@@ -43,7 +43,7 @@ export async function deleteVm(ctx: EngineContext, name: string): Promise<void> 
     if (vm.state !== 'shut off') await destroyDomain(ctx.libvirt, name);
     if (vm.persistent) await undefineDomain(ctx.libvirt, name);
     await removeVmCache(ctx, name);
-    await removeVmFilters(ctx, name);
+    await removeVmNetworking(ctx, name);
     await collectGarbage(ctx, { releasing: name });
     await removeJournalEntry(ctx, 'pending', name);
   });

@@ -3,7 +3,7 @@ import { VmsError } from './errors.js';
 import { vmFromSnapshot } from './inventory.js';
 import { domainStatus, type DomainSnapshot } from './libvirt/domains.js';
 import { withNameLock } from './name-lock.js';
-import { removeVmFilters } from './network/vm-network.js';
+import { removeVmNetworking } from './network/vm-network.js';
 import { removeVmCache } from './storage/pkg-cache.js';
 import { collectGarbage } from './storage/garbage.js';
 import { addJournalEntry, removeJournalEntry } from './storage/journal.js';
@@ -38,8 +38,8 @@ export async function createVmRecord(ctx: EngineContext, name: string, fill: () 
   });
 }
 
-/** What making a VM creates outside the pool before its domain exists (its package cache, its network filters): gone with a failed or killed create. */
+/** What making a VM creates outside the pool before its domain exists (its package cache, its network filters and fixed address): gone with a failed or killed create. */
 export async function removeHalfMadeExtras(ctx: EngineContext, name: string): Promise<void> {
   await removeVmCache(ctx, name);
-  await removeVmFilters(ctx, name);
+  await removeVmNetworking(ctx, name);
 }

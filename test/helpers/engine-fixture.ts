@@ -8,6 +8,7 @@ import { resolveConfig, type EngineConfig } from '../../main/engine/config.js';
 import { Engine } from '../../main/engine/index.js';
 import { Libvirt } from '../../main/engine/libvirt/connection.js';
 import { listPools, listVolumes } from '../../main/engine/libvirt/storage.js';
+import { dhcpHostXml, readDhcpHosts } from '../../main/engine/network/dhcp-hosts.js';
 
 /**
  * Shared set-up for tests on a real libvirtd, run as the unprivileged desktop user: a private storage
@@ -178,11 +179,25 @@ export async function removeDomainsUsing(pool: string, dir: string): Promise<str
     if (!String(xml.stdout).includes(`pool='${pool}'`) && !String(xml.stdout).includes(dir)) continue;
     await execa('virsh', ['-c', URI, 'destroy', name], { reject: false });
     await execa('virsh', ['-c', URI, 'undefine', '--nvram', name], { reject: false });
-    // The VM's network filters (main/engine/network): undefining the domain leaves them.
+    // The VM's network filters and fixed address (main/engine/network): undefining the domain leaves them.
     for (const filter of [`vms-fw-${name}`, `vms-fw-${name}-rules`]) await execa('virsh', ['-c', URI, 'nwfilter-undefine', filter], { reject: false });
     removed.push(name);
   }
+  await removeDhcpHostsOf(removed);
   return removed;
+}
+
+/** Removes the fixed addresses (static DHCP hosts) named after these VMs from every vms label network. */
+export async function removeDhcpHostsOf(vmNames: string[]): Promise<void> {
+  if (vmNames.length === 0) return;
+  const active = new Set(await names(['net-list', '--name']));
+  for (const network of (await names(['net-list', '--all', '--name'])).filter((n) => n.startsWith('vms-'))) {
+    const xml = String((await execa('virsh', ['-c', URI, 'net-dumpxml', '--inactive', network], { reject: false })).stdout);
+    if (!xml.includes('<network')) continue;
+    for (const host of readDhcpHosts(xml).filter((h) => h.name && vmNames.includes(h.name))) {
+      await execa('virsh', ['-c', URI, 'net-update', network, 'delete', 'ip-dhcp-host', dhcpHostXml(host), ...(active.has(network) ? ['--live'] : []), '--config'], { reject: false });
+    }
+  }
 }
 
 /**

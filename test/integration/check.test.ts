@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { execa } from 'execa';
 import type { CheckReport, Finding } from '../../main/engine/index.js';
-import { bootableBlank, makeTestEngine, type TestEngine } from '../helpers/engine-fixture.js';
+import { dhcpHostXml, freshMac, readDhcpHosts, type DhcpHost } from '../../main/engine/network/dhcp-hosts.js';
+import { nicAddressOf } from '../../main/engine/network/vm-network.js';
+import { bootableBlank, makeTestEngine, removeDhcpHostsOf, type TestEngine } from '../helpers/engine-fixture.js';
 
 /**
  * `vms check [--fix]` on the real libvirtd, as the desktop user, with things broken by hand through
@@ -24,7 +26,10 @@ describe('vms check', { timeout: 300_000 }, () => {
     const imported = await t.vms(['template', 'import', n('tpl'), blank]);
     assert.equal(imported.exitCode, 0, imported.stderr);
   });
-  after(async () => t.cleanup());
+  after(async () => {
+    await removeDhcpHostsOf([n('ghost')]);
+    await t.cleanup();
+  });
 
   /** `vms check --json`: the report, and the findings about this run's names (filters and networks are global to libvirtd). */
   async function check(fix = false): Promise<{ exitCode: number; report: CheckReport; ours: Finding[]; stderr: string }> {
@@ -35,8 +40,22 @@ describe('vms check', { timeout: 300_000 }, () => {
   }
   const summary = (findings: Finding[]) => findings.map((f) => `${f.kind} ${f.subject}`).sort();
 
+  /** The fixed addresses (static DHCP hosts) in a network's definition and as it runs. */
+  async function dhcpHosts(network: string): Promise<{ config: DhcpHost[]; live: DhcpHost[] }> {
+    return { config: readDhcpHosts((await virsh('net-dumpxml', '--inactive', network)).stdout), live: readDhcpHosts((await virsh('net-dumpxml', network)).stdout) };
+  }
+
   test('a consistent state: no finding about this pool, exit code follows the findings', async () => {
     assert.equal((await t.vms(['create', n('a'), '--template', n('tpl')])).exitCode, 0);
+    // Its fixed address: the NIC's MAC and filter parameter IP (no DHCP snooping), and the network's static DHCP host.
+    const xml = (await virsh('dumpxml', '--inactive', n('a'))).stdout;
+    const nic = nicAddressOf(xml);
+    assert.match(nic.ip ?? '', /^\d+\.\d+\.\d+\.\d+$/, xml);
+    assert.doesNotMatch(xml, /CTRL_IP_LEARNING/);
+    const own = { mac: nic.mac!, ip: nic.ip!, name: n('a') };
+    const hosts = await dhcpHosts(nic.network!);
+    assert.deepEqual(hosts.config.filter((h) => h.name === n('a')), [own]);
+    assert.deepEqual(hosts.live.filter((h) => h.name === n('a')), [own], 'dnsmasq has it now');
     const { exitCode, report, ours } = await check();
     assert.deepEqual(ours, []);
     assert.equal(exitCode, report.clean ? 0 : 1);
@@ -59,6 +78,13 @@ describe('vms check', { timeout: 300_000 }, () => {
     const filterFile = join(t.scratch, 'filter.xml');
     await writeFile(filterFile, `<filter name='vms-fw-${ghost}' chain='root'><filterref filter='clean-traffic'/></filter>`);
     assert.equal((await virsh('nwfilter-define', filterFile)).exitCode, 0);
+    // A fixed address left behind in the VM's network (as by a domain undefined with virsh), at a free address.
+    const network = nicAddressOf((await virsh('dumpxml', vm)).stdout).network!;
+    const prefix = (await t.engine.networks()).find((net) => net.name === network)!.gateway.replace(/\.1$/, '');
+    const taken = new Set((await dhcpHosts(network)).config.map((h) => h.ip));
+    const ghostHost = { mac: freshMac(), ip: [...Array(40).keys()].map((i) => `${prefix}.${250 - i}`).find((ip) => !taken.has(ip))!, name: ghost };
+    const added = await virsh('net-update', network, 'add-last', 'ip-dhcp-host', dhcpHostXml(ghostHost), '--live', '--config');
+    assert.equal(added.exitCode, 0, added.stderr);
 
     const human = await t.vms(['check']);
     assert.equal(human.exitCode, 1);
@@ -71,6 +97,7 @@ describe('vms check', { timeout: 300_000 }, () => {
       `missing-disk ${home}`,
       `orphan-cache ${cachePool}`,
       `orphan-filter vms-fw-${ghost}`,
+      `stale-dhcp-host ${network}/${ghostHost.ip}/${ghostHost.mac}`,
       `stale-journal pending/${ghost}`,
       `stale-lock locks/${ghost}.lock`,
       `unused-volume ${ghost}.root.qcow2`,
@@ -83,6 +110,8 @@ describe('vms check', { timeout: 300_000 }, () => {
     assert.ok(!(await t.volumes()).includes(`${ghost}.root.qcow2`));
     assert.notEqual((await virsh('pool-info', cachePool)).exitCode, 0);
     assert.notEqual((await virsh('nwfilter-dumpxml', `vms-fw-${ghost}`)).exitCode, 0);
+    assert.deepEqual((await dhcpHosts(network)).config.filter((h) => h.name === ghost), [], 'the stale address is gone');
+    assert.deepEqual((await dhcpHosts(network)).live.filter((h) => h.name === ghost), []);
     // The VM with the lost disk is left for the user to decide: its other volumes are still there.
     assert.ok((await t.volumes()).includes(`${vm}.root.qcow2`));
 
@@ -93,6 +122,8 @@ describe('vms check', { timeout: 300_000 }, () => {
     assert.doesNotMatch(start.stderr, /\n\s+at /);
 
     assert.equal((await t.vms(['delete', vm, '--yes'])).exitCode, 0);
+    assert.deepEqual((await dhcpHosts(network)).config.filter((h) => h.name === vm), [], 'deleting a VM frees its address');
+    assert.deepEqual((await dhcpHosts(network)).live.filter((h) => h.name === vm), []);
     assert.deepEqual((await check()).ours, []);
   });
 

@@ -5,20 +5,23 @@ import net from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { execa } from 'execa';
+import { readDhcpHosts } from '../../main/engine/network/dhcp-hosts.js';
 import { hostFilterName } from '../../main/engine/network/host-filter.js';
+import { nicAddressOf } from '../../main/engine/network/vm-network.js';
 import { defaultPolicy } from '../../main/engine/network/network-xml.js';
 import { CLI, makeTestEngine, removeDomainsUsing, testGuestImage, URI, type TestEngine } from '../helpers/engine-fixture.js';
 import { connect, sh } from '../helpers/guest.js';
 import type { SerialConsole } from '../helpers/serial-console.js';
 
 /**
- * Isolation between domains, with real TCG guests on the label networks (addresses by DHCP), proven with
- * ping and TCP (busybox nc and httpd in the guests, a Node listener on the host's 0.0.0.0):
+ * Isolation between domains, with real TCG guests on the label networks (each VM's fixed address, which
+ * its guest gets by DHCP), proven with ping and TCP (busybox nc and httpd in the guests, a Node listener on
+ * the host's 0.0.0.0):
  *   same domain reachable; other domain unreachable; host services unreachable on every host address
  *   except DHCP and DNS on the own bridge; DHCP's ports open no way to other host addresses or (under a
  *   bare deny) anywhere else; ARP shows no other host address; a firewall rule closes a port on a running
- *   VM and removing it opens it again; spoofed sources dropped; --isolate-vms cuts a domain's VMs apart;
- *   an offline domain has no way out and no DNS.
+ *   VM and removing it opens it again; spoofed sources and a changed address dropped; --isolate-vms cuts
+ *   a domain's VMs apart; an offline domain has no way out and no DNS.
  * Every VM operation (start, kill, firewall, network, disposable, delete) runs as the unprivileged desktop
  * user `vmstest`: the engine needs no root for isolation (libvirtd applies the filters). Run as root, the
  * file makes the template and VMs itself (disk and package-cache setup still need root) and hands their
@@ -90,14 +93,29 @@ async function bridgeRxPackets(bridge: string): Promise<number> {
 }
 
 /**
- * In the guest, every UDP socket gets local port 68, so busybox tftp sends from DHCP's client port
- * (68 → 67). Linux takes a local port range below 1024 only once unprivileged ports start there too.
+ * In the guest, every UDP socket gets local port `port` (68: DHCP's client port; 67: its server's), so
+ * busybox tftp sends from it; undefined puts the usual range back. Linux takes a local port range below
+ * 1024 only once unprivileged ports start there too.
  */
-async function dhcpSourcePort(c: SerialConsole, on: boolean): Promise<void> {
+async function udpSourcePort(c: SerialConsole, port: number | undefined): Promise<void> {
   const sysctl = '/proc/sys/net/ipv4';
-  await sh(c, on
-    ? `echo 0 > ${sysctl}/ip_unprivileged_port_start && echo '68 68' > ${sysctl}/ip_local_port_range`
+  await sh(c, port !== undefined
+    ? `echo 0 > ${sysctl}/ip_unprivileged_port_start && echo '${port} ${port}' > ${sysctl}/ip_local_port_range`
     : `echo '32768 60999' > ${sysctl}/ip_local_port_range && echo 1024 > ${sysctl}/ip_unprivileged_port_start`);
+}
+
+/** Frames the host handed to a VM: the tx counter of its tap device. */
+async function framesToVm(vm: string): Promise<number> {
+  const tap = /\b(vnet\d+)\b/.exec((await execa('virsh', ['-c', URI, 'domiflist', vm])).stdout)?.[1];
+  assert.ok(tap, `${vm} has a tap device`);
+  return Number(await readFile(`/sys/class/net/${tap}/statistics/tx_packets`, 'utf8'));
+}
+
+/** How many frames reached `vm` while the guest sent UDP to ip:port five times (busybox tftp, as below). */
+async function udpHitsOnVm(c: SerialConsole, vm: string, ip: string, port: number): Promise<number> {
+  const before = await framesToVm(vm);
+  await c.run(`for i in 1 2 3 4 5; do timeout 1 tftp -g -r probe -l /tmp/probe ${ip} ${port}; done; true`, 30_000);
+  return (await framesToVm(vm)) - before;
 }
 
 /**
@@ -236,7 +254,14 @@ describe('isolation between domains, with booted guests', { timeout: 900_000 }, 
     assert.equal(vm.network, `vms-${A}`);
     const xml = (await execa('virsh', ['-c', URI, 'dumpxml', 'a1'])).stdout;
     assert.match(xml, /<filterref filter='vms-fw-a1'>/);
-    assert.match(xml, /<parameter name='CTRL_IP_LEARNING' value='dhcp'\/>/);
+    // A fixed address, no DHCP snooping: the filter has the VM's address, and the guest got it by DHCP.
+    assert.doesNotMatch(xml, /CTRL_IP_LEARNING/);
+    for (const [name, address] of Object.entries(ip)) {
+      const nic = nicAddressOf((await execa('virsh', ['-c', URI, 'dumpxml', name])).stdout);
+      assert.equal(address, nic.ip, `${name}'s DHCP lease is its reserved address`);
+      const hosts = readDhcpHosts((await execa('virsh', ['-c', URI, 'net-dumpxml', nic.network!])).stdout);
+      assert.deepEqual(hosts.filter((h) => h.name === name), [{ mac: nic.mac, ip: nic.ip, name }], `${name}'s static DHCP host`);
+    }
     const cli = JSON.parse((await vms(['network', 'list', '--json'])).stdout) as Array<{ label: string; subnet: string; gateway: string }>;
     assert.equal(cli.find((n) => n.label === A)?.gateway, a.gateway);
     for (const [name, address] of Object.entries(ip)) {
@@ -246,13 +271,13 @@ describe('isolation between domains, with booted guests', { timeout: 900_000 }, 
   });
 
   test('VMs of one domain reach each other; VMs of another domain do not', async () => {
-    // The filter is in place once libvirt has seen the lease; until then only DHCP passes.
+    // The filter knows each VM's address from the start; the peer may still be taking its lease.
     const started = Date.now();
     await until('a1 to reach a2', () => pings(a1, ip.a2), 60_000);
     measured['same domain reachable after the leases'] = `${Date.now() - started} ms`;
     assert.ok(await tcpReaches(a1, ip.a2, 8080, 'WEB-A2'), 'TCP inside the domain');
 
-    // b1's filter has learned its lease too (it reaches its own DNS), so a failure below is the isolation.
+    // b1 has its lease too (it reaches its own DNS), so a failure below is the isolation.
     await until('b1 to reach its DNS', () => dnsOpen(b1, gwOf(B)), 60_000);
     assert.equal(await pings(a1, ip.b1), false, 'a1 → b1 ping');
     assert.equal(await tcpReaches(a1, ip.b1, 8080, 'WEB-B1'), false, 'a1 → b1 TCP');
@@ -300,7 +325,7 @@ describe('isolation between domains, with booted guests', { timeout: 900_000 }, 
 
   test('DHCP’s ports reach only the own bridge; ARP shows no other host address', async () => {
     const bridgeA = `vms-${A}`;
-    await dhcpSourcePort(a1, true);
+    await udpSourcePort(a1, 68);
     try {
       // The counter counts: UDP 68 → 67 to the own bridge is DHCP, and gets through.
       const own = await dhcpPortHits(a1, bridgeA, gwOf(A));
@@ -317,12 +342,27 @@ describe('isolation between domains, with booted guests', { timeout: 900_000 }, 
         assert.ok(hits <= BLOCKED_MAX, `68 → 67 to host address ${target}: ${hits} frames reached the host`);
       }
     } finally {
-      await dhcpSourcePort(a1, false);
+      await udpSourcePort(a1, undefined);
     }
     // ARP: the own bridge answers; no other host address does.
     assert.ok(await arpAnswered(a1, gwOf(A)), 'ARP for the own bridge');
     for (const target of [gwOf(B), `${LAN_PREFIX}.1`, ...(lanHost ? [lanHost] : [])]) {
       assert.equal(await arpAnswered(a1, target), false, `ARP for ${target}`);
+    }
+  });
+
+  test('a VM cannot answer DHCP for its neighbours (its lease comes from its network only)', async () => {
+    await udpSourcePort(a1, 67);
+    try {
+      // The counter counts: UDP from port 67 to another port of a2 gets there.
+      const other = await udpHitsOnVm(a1, 'a2', ip.a2, 69);
+      measured['UDP 67→69 a1 → a2: frames a2 got (5 tftp runs)'] = String(other);
+      assert.ok(other >= PASSED_MIN, `67 → 69: ${other} frames`);
+      const reply = await udpHitsOnVm(a1, 'a2', ip.a2, 68);
+      measured['UDP 67→68 (a DHCP server reply) a1 → a2'] = String(reply);
+      assert.ok(reply <= BLOCKED_MAX, `67 → 68: ${reply} frames reached a2`);
+    } finally {
+      await udpSourcePort(a1, undefined);
     }
   });
 
@@ -351,7 +391,7 @@ describe('isolation between domains, with booted guests', { timeout: 900_000 }, 
     await sh(a1, ': > /run/udhcpc.log; kill -USR1 $(pidof udhcpc)');
     await until('the renewed lease under deny-all', async () => (await a1.run('cat /run/udhcpc.log')).output.includes(`lease of ${ip.a1} obtained`), 30_000);
     // DHCP's exception is the own bridge only: UDP 68 → 67 anywhere else stays in the VM under `deny`.
-    await dhcpSourcePort(a1, true);
+    await udpSourcePort(a1, 68);
     try {
       const offGateway = await dhcpPortHits(a1, `vms-${A}`, `${LAN_PREFIX}.77`);
       measured['deny: UDP 68→67 off the gateway, frames the host took in'] = String(offGateway);
@@ -359,7 +399,7 @@ describe('isolation between domains, with booted guests', { timeout: 900_000 }, 
       const own = await dhcpPortHits(a1, `vms-${A}`, gwOf(A));
       assert.ok(own >= PASSED_MIN, `deny: DHCP to the own bridge still passes (${own} frames)`);
     } finally {
-      await dhcpSourcePort(a1, false);
+      await udpSourcePort(a1, undefined);
       // The tests after this one need a1 without rules, whatever happened here.
       assert.equal((await vms(['firewall', 'a1', 'clear'])).exitCode, 0);
     }
@@ -378,6 +418,13 @@ describe('isolation between domains, with booted guests', { timeout: 900_000 }, 
     assert.equal(await pings(a1, ip.a2, `-I ${ip.b1}`), false, 'from another domain’s address');
     assert.ok(await pings(a1, ip.a2), 'from its own address');
     await sh(a1, `ip addr del ${spoofed}/24 dev eth0`);
+
+    // A guest that changes its own address (another free one of its subnet) is cut off until it takes its own back.
+    await sh(a1, `ip addr flush dev eth0 && ip addr add ${spoofed}/24 dev eth0`);
+    assert.equal(await pings(a1, ip.a2), false, 'with a changed address');
+    assert.equal(await tcpReaches(a1, ip.a2, 8080, 'WEB-A2'), false, 'TCP with a changed address');
+    await sh(a1, `ip addr flush dev eth0 && ip addr add ${ip.a1}/24 dev eth0 && ip route replace default via ${gwOf(A)}`);
+    await until('a1 to reach a2 with its own address again', () => pings(a1, ip.a2), 30_000);
   });
 
   test('--isolate-vms cuts a domain’s VMs apart; offline leaves no way out and no DNS', async () => {
@@ -395,10 +442,12 @@ describe('isolation between domains, with booted guests', { timeout: 900_000 }, 
     const offline = await vms(['network', 'set', B, '--offline']);
     assert.equal(offline.exitCode, 0, offline.stderr);
 
+    const addresses = { ...ip };
     [a1, a2, b1] = await startAll(['a1', 'a2', 'b1']);
     [ip.a1, ip.a2, ip.b1] = await Promise.all([a1, a2, b1].map(guestIp));
+    assert.deepEqual(ip, addresses, 'the same addresses after the networks restarted');
     await serveHttp(a2, 'WEB-A2');
-    // Both filters have learned their leases (each VM reaches its DNS), so a failure below is the isolation.
+    // Both have their leases (each VM reaches its DNS), so a failure below is the isolation.
     await until('a1 and a2 to reach their DNS', async () => (await dnsOpen(a1, gwOf(A))) && dnsOpen(a2, gwOf(A)), 60_000);
     assert.equal(await pings(a1, ip.a2), false, 'isolated: a1 → a2 ping');
     assert.equal(await tcpReaches(a1, ip.a2, 8080, 'WEB-A2'), false, 'isolated: a1 → a2 TCP');
@@ -417,10 +466,14 @@ describe('isolation between domains, with booted guests', { timeout: 900_000 }, 
     assert.equal(made.exitCode, 0, made.stderr);
     const vm = JSON.parse(made.stdout) as { name: string; network: string };
     assert.equal(vm.network, `vms-${A}`);
-    assert.match((await execa('virsh', ['-c', URI, 'dumpxml', vm.name])).stdout, new RegExp(`<filterref filter='vms-fw-${vm.name}'>`));
+    const xml = (await execa('virsh', ['-c', URI, 'dumpxml', vm.name])).stdout;
+    assert.match(xml, new RegExp(`<filterref filter='vms-fw-${vm.name}'>`));
+    const hostsOfA = async () => readDhcpHosts((await execa('virsh', ['-c', URI, 'net-dumpxml', `vms-${A}`])).stdout);
+    assert.deepEqual((await hostsOfA()).filter((h) => h.name === vm.name).map((h) => h.ip), [nicAddressOf(xml).ip], 'its fixed address');
     assert.equal((await vms(['kill', vm.name])).exitCode, 0);
     const filters = (await execa('virsh', ['-c', URI, 'nwfilter-list'])).stdout;
     assert.ok(!filters.includes(`vms-fw-${vm.name}`), 'reaped with the disposable');
+    assert.deepEqual((await hostsOfA()).filter((h) => h.name === vm.name), [], 'its address freed');
   });
 
   test('a domain with VMs cannot be deleted; without them it can', async () => {
@@ -431,6 +484,8 @@ describe('isolation between domains, with booted guests', { timeout: 900_000 }, 
     for (const name of ['a1', 'a2', 'b1']) assert.equal((await vms(['delete', name, '--yes', '--force'])).exitCode, 0, name);
     const filters = (await execa('virsh', ['-c', URI, 'nwfilter-list'])).stdout;
     assert.ok(!/vms-fw-(a1|a2|b1)\b/.test(filters), 'deleting a VM removes its filters');
+    const hosts = readDhcpHosts((await execa('virsh', ['-c', URI, 'net-dumpxml', '--inactive', `vms-${A}`])).stdout);
+    assert.deepEqual(hosts.filter((h) => ['a1', 'a2'].includes(h.name ?? '')), [], 'and frees its address');
     assert.equal((await vms(['network', 'delete', B, '--yes'])).exitCode, 0);
     assert.equal((await t.engine.networks()).some((n) => n.label === B), false);
   });

@@ -50,7 +50,7 @@ describe('kill at every step', { timeout: 900_000 }, () => {
    */
   async function ourFindings(): Promise<Finding[]> {
     const report = await t.engine.check();
-    const global = new Set(['orphan-filter', 'unused-network']);
+    const global = new Set(['orphan-filter', 'stale-dhcp-host', 'unused-network']);
     return report.remaining.filter((f) => !global.has(f.kind) || (f.vm ?? '').endsWith(run) || ourDisposables.has(f.vm ?? ''));
   }
   /** A disposable killed before it was listed is known by its journal entries. */

@@ -11,7 +11,7 @@ const volume = (name: string, backing?: string, readOnly = false): VolumeInfo =>
   name, path: `/p/${name}`, format: 'qcow2', capacity: 1, allocation: 1, backingPath: backing && (backing.startsWith('/') ? backing : `/p/${backing}`), readOnly,
 });
 
-function domain(name: string, disks: string[], options: { meta?: string; nvram?: string; filter?: string; network?: string; cache?: string; state?: string } = {}) {
+function domain(name: string, disks: string[], options: { meta?: string; nvram?: string; filter?: string; network?: string; mac?: string; cache?: string; state?: string } = {}) {
   const meta = options.meta ?? `<vms:kind>appvm</vms:kind><vms:label>work</vms:label><vms:template>arch</vms:template>`;
   return {
     name,
@@ -19,7 +19,7 @@ function domain(name: string, disks: string[], options: { meta?: string; nvram?:
     xml: `<domain><name>${name}</name><metadata><vms:vm xmlns:vms='urn:vms:metadata:1'>${meta}</vms:vm></metadata>`
       + `<os><nvram>/p/${options.nvram ?? `${name}.nvram.fd`}</nvram></os><devices>`
       + disks.map((d, i) => `<disk type='volume' device='disk'><source pool='vms' volume='${d}'/><target dev='vd${'ab'[i]}'/></disk>`).join('')
-      + (options.network ? `<interface type='network'><source network='${options.network}'/><filterref filter='${options.filter ?? `vms-fw-${name}`}'/></interface>` : '')
+      + (options.network ? `<interface type='network'><mac address='${options.mac ?? '52:54:00:00:00:0a'}'/><source network='${options.network}'/><filterref filter='${options.filter ?? `vms-fw-${name}`}'/></interface>` : '')
       + `<filesystem><source dir='/pkg/${options.cache ?? name}'/><target dir='pkg-vm'/></filesystem>`
       + `<serial type='pty'><log file='/p/${name}.console.log'/></serial></devices></domain>`,
   };
@@ -39,7 +39,7 @@ function input(overrides: Partial<AuditInput> = {}): AuditInput {
     staleLocks: [],
     pools: ['vms', 'vms-pkg-shared', 'vms-pkg-arch', 'vms-pkg-mail', 'other-pkg-gone'],
     filters: ['vms-host-online', 'vms-fw-mail', 'vms-fw-mail-rules', 'clean-traffic'],
-    networks: [{ name: 'vms-work', label: 'work' }],
+    networks: [{ name: 'vms-work', label: 'work', hosts: [{ mac: '52:54:00:00:00:0a', ip: '10.231.1.10', name: 'mail' }] }],
     vmCacheDir: (vm) => `/pkg/${vm}`,
     ...overrides,
   };
@@ -158,9 +158,30 @@ test('journal entries and locks a killed command left; running work is not stale
   ]);
 });
 
+test('a fixed address no VM’s network card has is stale; one a VM renamed behind vms’s back or a command under way has is not', () => {
+  const mail = { mac: '52:54:00:00:00:0a', ip: '10.231.1.10', name: 'mail' };
+  const gone = { mac: '52:54:00:00:00:0b', ip: '10.231.1.11', name: 'gone' };
+  const remade = { mac: '52:54:00:00:00:0c', ip: '10.231.1.12', name: 'mail' };
+  const elsewhere = { mac: '52:54:00:00:00:0a', ip: '10.231.2.10', name: 'mail' };
+  const findings = auditFindings(input({ networks: [
+    { name: 'vms-work', label: 'work', hosts: [mail, gone, remade] },
+    { name: 'vms-hobby', label: 'hobby', hosts: [elsewhere] },
+  ] }));
+  assert.deepEqual(findings.filter((f) => f.kind === 'stale-dhcp-host').map((f) => [f.subject, f.vm, f.fixable]), [
+    ['vms-work/10.231.1.11/52:54:00:00:00:0b', 'gone', true],
+    ['vms-work/10.231.1.12/52:54:00:00:00:0c', 'mail', true],
+    ['vms-hobby/10.231.2.10/52:54:00:00:00:0a', 'mail', true],
+  ], 'a VM gone; its name on another MAC; its MAC on a network it is not on');
+  assert.match(findings.find((f) => f.vm === 'gone')!.problem, /^network vms-work keeps the address 10\.231\.1\.11 for VM gone \(52:54:00:00:00:0b\), which no VM's network card has$/);
+  const renamed = domain('newname', ['mail.root.qcow2', 'mail.home.aaaaaa.qcow2'], { network: 'vms-work' });
+  assert.deepEqual(kinds(input({ domains: [template, renamed] })).filter(([k]) => k === 'stale-dhcp-host'), [], 'renamed: still its MAC');
+  assert.deepEqual(kinds(input({ busy: new Set(['gone']), networks: [{ name: 'vms-work', label: 'work', hosts: [mail, gone] }] })), [], 'under way');
+  assert.deepEqual(kinds(input({ networks: [{ name: 'vms-work', label: 'work', hosts: [mail, gone] }] })), [['stale-dhcp-host', 'vms-work/10.231.1.11/52:54:00:00:00:0b']]);
+});
+
 test('an unused label network is a note only; check prints one line per finding', () => {
   const base = input();
-  const findings = auditFindings(input({ networks: [...base.networks, { name: 'vms-hobby', label: 'hobby' }] }));
+  const findings = auditFindings(input({ networks: [...base.networks, { name: 'vms-hobby', label: 'hobby', hosts: [] }] }));
   assert.deepEqual(findings.map((f) => [f.kind, f.informational]), [['unused-network', true]]);
   assert.equal(problemsOf(findings).length, 0);
   const text = formatCheckReport({ found: findings, fixed: [], remaining: findings, clean: true }, false);

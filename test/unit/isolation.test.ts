@@ -17,12 +17,12 @@ import {
 import { buildHostFilterTree, filterContentKey, hostAddressesOf, hostFilterName, hostFilterUuid } from '../../main/engine/network/host-filter.js';
 import { formatCidr, overlaps, parseCidr, parseIpv4, pickSubnet, prefixOfNetmask, stableHash, type Cidr } from '../../main/engine/network/ipv4.js';
 import { buildNetworkXml, defaultPolicy, gatewayOf, networkName, networkPrefixes, networkUuid, readNetworkXml } from '../../main/engine/network/network-xml.js';
-import { hasNetwork, vmNetworkSpec } from '../../main/engine/network/vm-network.js';
+import { hasNetwork, nicAddressOf, vmNetworkSpec } from '../../main/engine/network/vm-network.js';
 import { vmDomainSpec } from '../../main/engine/vm-create.js';
 import { buildDomainXml } from '../../main/engine/xml/domain-build.js';
-import { editDomainXml, setMetadata } from '../../main/engine/xml/domain-edit.js';
+import { editDomainXml, forgetIdentity, setMetadata, setNetwork } from '../../main/engine/xml/domain-edit.js';
 import { readDomain } from '../../main/engine/xml/domain-read.js';
-import { child, find, parseXml, serializeXml } from '../../main/engine/xml/tree.js';
+import { child, childElements, find, parseXml, serializeXml } from '../../main/engine/xml/tree.js';
 
 const cidr = (text: string) => parseCidr(text)!;
 
@@ -79,7 +79,15 @@ test('a label network: NAT by default, offline without forward or DNS, isolated 
   assert.equal(find(vault, 'port')!.attrs.isolated, 'yes');
 
   const back = readNetworkXml(online)!;
-  assert.deepEqual({ ...back, uuid: undefined }, { label: 'hobby', name: 'vms-hobby', uuid: undefined, bridge: 'vms-hobby', subnet, gateway: '10.231.7.1', policy: { offline: false, isolateVms: false, clipboard: true } });
+  assert.deepEqual({ ...back, uuid: undefined }, {
+    label: 'hobby', name: 'vms-hobby', uuid: undefined, bridge: 'vms-hobby', subnet, gateway: '10.231.7.1',
+    dhcpRange: { start: '10.231.7.10', end: '10.231.7.254' }, hosts: [], policy: { offline: false, isolateVms: false, clipboard: true },
+  });
+  // The VMs' fixed addresses survive a redefinition (a policy change rebuilds the network from its spec).
+  const hosts = [{ mac: '52:54:00:aa:bb:cc', ip: '10.231.7.57', name: 'mail' }, { mac: '52:54:00:aa:bb:cd', ip: '10.231.7.99', name: 'web' }];
+  const withHosts = buildNetworkXml({ label: 'hobby', subnet, policy: defaultPolicy('hobby'), hosts });
+  assert.deepEqual(readNetworkXml(withHosts)!.hosts, hosts);
+  assert.deepEqual(readNetworkXml(buildNetworkXml({ label: 'hobby', subnet, policy: { ...defaultPolicy('hobby'), isolateVms: true }, hosts: readNetworkXml(withHosts)!.hosts }))!.hosts, hosts);
   for (const policy of [{ offline: true, isolateVms: false, clipboard: false }, { offline: false, isolateVms: true, clipboard: true }]) {
     assert.deepEqual(readNetworkXml(buildNetworkXml({ label: 'x', subnet, policy }))!.policy, policy);
   }
@@ -166,9 +174,11 @@ test('a VM’s filters: clean-traffic always, then its rules in order in their o
   assert.equal(root.attrs.chain, 'root');
   const refs = root.children.filter((c): c is Exclude<typeof c, string> => typeof c === 'object' && c.name === 'filterref');
   assert.deepEqual(refs.map((c) => c.attrs.filter), ['clean-traffic', 'vms-guard-online', rulesFilterName('vm1')]);
-  // ARP only about its own subnet: a drop of anything else, before clean-traffic accepts ARP at -500.
+  // ARP only about its own subnet: a drop of anything else, before clean-traffic accepts ARP at -500; and
+  // no DHCP server replies from a VM, before clean-traffic accepts IPv4 at -650.
   assert.equal(serializeXml(root).replace(/\s+/g, ' ').match(/<rule[^>]*>.*<\/rule>/)?.[0].replace(/> </g, '><'),
-    '<rule action="drop" direction="out" priority="-600"><arp match="no" arpdstipaddr="10.231.7.0" arpdstipmask="24"/></rule>');
+    '<rule action="drop" direction="out" priority="-600"><arp match="no" arpdstipaddr="10.231.7.0" arpdstipmask="24"/></rule>'
+    + '<rule action="drop" direction="out" priority="-660"><ip protocol="udp" srcportstart="67" dstportstart="68"/></rule>');
   const offline = buildRootFilterTree('vm1', { subnet: cidr('10.231.7.0/24'), offline: true });
   assert.ok(offline.children.some((c) => typeof c === 'object' && c.attrs.filter === 'vms-guard-offline'));
 
@@ -234,21 +244,38 @@ test('the host filters let a VM reach the host only for DHCP and (online) DNS on
   assert.notEqual(filterContentKey(buildHostFilterTree(false, [...addresses, '198.51.100.1'])), filterContentKey(online));
 });
 
-test('a VM joins its label network through its own filter; the NIC check sees what needs redefining', () => {
+test('a VM joins its label network through its own filter with its fixed address; the NIC check sees what needs redefining', () => {
   const ctx = makeContext(resolveConfig({}, { VMS_ACCEL: 'tcg', VMS_IMAGES_DIR: '/images' }));
-  const network = vmNetworkSpec({ name: 'vms-work', gateway: '10.231.1.1' }, 'mail');
-  assert.deepEqual(network, { type: 'network', network: 'vms-work', filter: { name: 'vms-fw-mail', parameters: { CTRL_IP_LEARNING: 'dhcp', DHCPSERVER: '10.231.1.1' } } });
+  const host = { mac: '52:54:00:0a:0b:0c', ip: '10.231.1.57' };
+  const network = vmNetworkSpec({ name: 'vms-work', gateway: '10.231.1.1' }, 'mail', host);
+  assert.deepEqual(network, { type: 'network', network: 'vms-work', mac: '52:54:00:0a:0b:0c', filter: { name: 'vms-fw-mail', parameters: { IP: '10.231.1.57', DHCPSERVER: '10.231.1.1' } } });
   const xml = buildDomainXml(vmDomainSpec(ctx, 'mail', { kind: 'appvm', label: 'work' }, { memoryMiB: 512, vcpus: 1, rootVolume: 'x.root.qcow2', homeVolume: 'x.home.aaaaaa.qcow2', network, clipboard: false }));
   const vm = readDomain(xml)!;
   assert.equal(vm.network, 'vms-work');
   assert.equal(vm.clipboard, false);
   assert.equal(find(parseXml(xml), 'devices', 'interface', 'filterref')!.attrs.filter, 'vms-fw-mail');
+  assert.equal(find(parseXml(xml), 'devices', 'interface', 'mac')!.attrs.address, '52:54:00:0a:0b:0c');
+  assert.doesNotMatch(xml, /CTRL_IP_LEARNING/, 'no DHCP snooping');
+  assert.deepEqual(nicAddressOf(xml), { network: 'vms-work', ...host });
   assert.ok(hasNetwork(xml, network));
-  assert.ok(!hasNetwork(xml, vmNetworkSpec({ name: 'vms-hobby', gateway: '10.231.1.1' }, 'mail')), 'label changed');
-  assert.ok(!hasNetwork(xml, vmNetworkSpec({ name: 'vms-work', gateway: '10.231.9.1' }, 'mail')), 'network remade elsewhere');
-  assert.ok(!hasNetwork(xml, vmNetworkSpec({ name: 'vms-work', gateway: '10.231.1.1' }, 'mail2')), 'a clone still points at its source’s filter');
+  assert.ok(!hasNetwork(xml, vmNetworkSpec({ name: 'vms-hobby', gateway: '10.231.1.1' }, 'mail', host)), 'label changed');
+  assert.ok(!hasNetwork(xml, vmNetworkSpec({ name: 'vms-work', gateway: '10.231.9.1' }, 'mail', host)), 'network remade elsewhere');
+  assert.ok(!hasNetwork(xml, vmNetworkSpec({ name: 'vms-work', gateway: '10.231.1.1' }, 'mail2', host)), 'a clone still points at its source’s filter');
+  assert.ok(!hasNetwork(xml, vmNetworkSpec({ name: 'vms-work', gateway: '10.231.1.1' }, 'mail', { ...host, ip: '10.231.1.58' })), 'another address');
+  assert.ok(!hasNetwork(xml, vmNetworkSpec({ name: 'vms-work', gateway: '10.231.1.1' }, 'mail', { ...host, mac: '52:54:00:0a:0b:0d' })), 'another MAC');
   const userMode = buildDomainXml(vmDomainSpec(ctx, 'mail', { kind: 'appvm', label: 'work' }, { memoryMiB: 512, vcpus: 1, rootVolume: 'x.root.qcow2', homeVolume: 'x.home.aaaaaa.qcow2' }));
   assert.ok(!hasNetwork(userMode, network), 'made before label networks');
+  assert.deepEqual(nicAddressOf(userMode), { network: undefined, mac: undefined, ip: undefined });
+
+  // A clone forgets the MAC and the address; a NIC rewritten without a MAC keeps the one it had.
+  const cloned = editDomainXml(xml, forgetIdentity);
+  assert.deepEqual(nicAddressOf(cloned), { network: 'vms-work', mac: undefined, ip: undefined });
+  assert.match(cloned, /name="DHCPSERVER"/);
+  const kept = editDomainXml(xml, setNetwork({ type: 'network', network: 'vms-hobby' }));
+  assert.equal(nicAddressOf(kept).mac, host.mac);
+  const moved = editDomainXml(xml, setNetwork(vmNetworkSpec({ name: 'vms-hobby', gateway: '10.231.2.1' }, 'mail', { mac: '52:54:00:00:00:01', ip: '10.231.2.10' })));
+  assert.deepEqual(nicAddressOf(moved), { network: 'vms-hobby', mac: '52:54:00:00:00:01', ip: '10.231.2.10' });
+  assert.equal(childElements(find(parseXml(moved), 'devices', 'interface')!, 'mac').length, 1, 'one MAC');
 });
 
 test('generated network and nwfilter XML validate against libvirt’s schemas', async (t) => {
@@ -259,6 +286,7 @@ test('generated network and nwfilter XML validate against libvirt’s schemas', 
     const docs: Array<[string, string, string]> = [
       ['online.xml', 'network', buildNetworkXml({ label: 'work', subnet: cidr('10.231.1.0/24'), policy: defaultPolicy('work') })],
       ['vault.xml', 'network', buildNetworkXml({ label: 'vault', subnet: cidr('10.231.2.0/24'), policy: defaultPolicy('vault') })],
+      ['hosts.xml', 'network', buildNetworkXml({ label: 'work', subnet: cidr('10.231.1.0/24'), policy: defaultPolicy('work'), hosts: [{ mac: '52:54:00:aa:bb:cc', ip: '10.231.1.57', name: 'mail' }] })],
       // libvirt 11.3's nwfilter schema lacks arpdstipmask, which libvirt itself parses, keeps and applies
       // (the integration test's ARP probe): the root filter is checked without it.
       ['root.xml', 'nwfilter', serializeXml(buildRootFilterTree('mail', { subnet: cidr('10.231.1.0/24'), offline: false }, '0f0f0f0f-0000-4000-8000-000000000000')).replace(/ arpdstipmask="24"/, '')],

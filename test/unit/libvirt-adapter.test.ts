@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isLocalUri, quoteVirshWord } from '../../main/engine/libvirt/connection.js';
 import { classifyLibvirtError } from '../../main/engine/libvirt/errors.js';
+import { parseDhcpLeases } from '../../main/engine/libvirt/networks.js';
 import { parseVolumeList } from '../../main/engine/libvirt/storage.js';
 import { neededVolumes } from '../../main/engine/storage/garbage.js';
 import { ownerOfVolume, StorageLayout, templateVersionOf } from '../../main/engine/storage/layout.js';
@@ -22,6 +23,22 @@ test('libvirt’s (English, LC_ALL=C) messages map to typed kinds', () => {
   assert.equal(classifyLibvirtError('error: Requested operation is not valid: domain is not running'), 'inactive');
   assert.equal(classifyLibvirtError("error: internal error: pool 'vms' has asynchronous jobs running."), 'busy');
   assert.equal(classifyLibvirtError('error: internal error: something else'), 'failed');
+  // DHCP hosts (virsh net-update, libvirt 11.3's words): a MAC, name or address taken; nothing to delete; a stopped network.
+  assert.equal(classifyLibvirtError(`error: Failed to update network vms-work\nerror: Requested operation is not valid: there is an existing dhcp host entry in network 'vms-work' that matches "<host mac='52:54:00:00:00:02' name='x2' ip='10.231.1.20'/>"`), 'exists');
+  assert.equal(classifyLibvirtError("error: Failed to update network vms-work\nerror: Requested operation is not valid: couldn't locate a matching dhcp host entry in network 'vms-work'"), 'not-found');
+  assert.equal(classifyLibvirtError('error: Failed to update network vms-work\nerror: Requested operation is not valid: network is not running'), 'inactive');
+});
+
+test('virsh net-dhcp-leases is read for its IPv4 leases', () => {
+  const table = [
+    ' Expiry Time           MAC address         Protocol   IP address          Hostname   Client ID or DUID',
+    '-----------------------------------------------------------------------------------------------------------',
+    ' 2026-11-30 17:38:11   52:54:00:6A:0b:01   ipv4       10.231.1.57/24      mail       01:52:54:00:6a:0b:01',
+    ' 2026-11-30 17:39:02   52:54:00:6a:0b:02   ipv4       10.231.1.58/24      -          -',
+    ' 2026-11-30 17:39:02   52:54:00:6a:0b:03   ipv6       fd00::5/64          -          -',
+  ].join('\n');
+  assert.deepEqual(parseDhcpLeases(table), [{ mac: '52:54:00:6a:0b:01', ip: '10.231.1.57' }, { mac: '52:54:00:6a:0b:02', ip: '10.231.1.58' }]);
+  assert.deepEqual(parseDhcpLeases(''), []);
 });
 
 test('local and remote URIs', () => {

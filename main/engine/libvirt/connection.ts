@@ -62,7 +62,7 @@ const counted = { call: 0, change: 0 };
 const READ_ONLY_VERBS = new Set([
   'list', 'dominfo', 'dumpxml', 'domstate', 'domstats', 'domdisplay', 'ttyconsole', 'capabilities', 'echo',
   'pool-info', 'pool-dumpxml', 'pool-list', 'pool-refresh', 'vol-list', 'vol-dumpxml', 'vol-info', 'vol-download',
-  'net-list', 'net-dumpxml', 'net-info', 'nwfilter-list', 'nwfilter-dumpxml',
+  'net-list', 'net-dumpxml', 'net-info', 'net-dhcp-leases', 'nwfilter-list', 'nwfilter-dumpxml',
 ]);
 
 function stepHook(verbs: string[]): void {

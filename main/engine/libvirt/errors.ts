@@ -2,9 +2,9 @@ import { VmsError } from '../errors.js';
 
 /** What went wrong in a libvirt call, for control flow: callers branch on this, never on message text. */
 export type LibvirtErrorKind =
-  | 'not-found' // no such domain, volume, pool, network or filter
+  | 'not-found' // no such domain, volume, pool, network, filter or DHCP host
   | 'unreachable' // libvirtd is down, or the socket refuses this user
-  | 'exists' // an object of that name is already there
+  | 'exists' // an object of that name is already there (a DHCP host: its MAC, name or address)
   | 'inactive' // the object exists but is not running (a stopped network, an inactive pool)
   | 'active' // already running
   | 'busy' // in use by another process (a disk image locked, a domain operation under way)
@@ -31,8 +31,8 @@ export function isLibvirtError(error: unknown, kind?: LibvirtErrorKind): error i
  */
 export function classifyLibvirtError(stderr: string): LibvirtErrorKind {
   if (/failed to connect to the hypervisor|Failed to connect socket|Connection refused|Cannot recv data|End of file while reading data|unable to connect to server|Permission denied.*sock|authentication (unavailable|failed)|no connection driver/i.test(stderr)) return 'unreachable';
-  if (/not found|no (domain|network|nwfilter|storage pool|storage vol) with matching|failed to get (domain|vol|pool|network)|Network filter not found/i.test(stderr)) return 'not-found';
-  if (/already exists|exists already|already in use|is already defined|Network is already in use by interface/i.test(stderr)) return 'exists';
+  if (/not found|no (domain|network|nwfilter|storage pool|storage vol) with matching|failed to get (domain|vol|pool|network)|Network filter not found|couldn't locate a matching dhcp host entry/i.test(stderr)) return 'not-found';
+  if (/already exists|exists already|already in use|is already defined|Network is already in use by interface|there is an existing dhcp host entry/i.test(stderr)) return 'exists';
   if (/is not running|not active|isn't active|domain is not running|storage pool .* is not active|Requested operation is not valid: .* is not active/i.test(stderr)) return 'inactive';
   if (/already active|is already running|domain is already running/i.test(stderr)) return 'active';
   if (/Failed to get ".*" lock|Is another process using the image|another job|cannot acquire state change lock|Device or resource busy|asynchronous jobs running|still being allocated/i.test(stderr)) return 'busy';

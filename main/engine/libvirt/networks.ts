@@ -1,4 +1,5 @@
-import type { Libvirt } from './connection.js';
+import type { VmsError } from '../errors.js';
+import type { BatchResult, Libvirt } from './connection.js';
 import { isLibvirtError } from './errors.js';
 
 /** Networks and network filters: one small function per libvirt call. */
@@ -67,4 +68,104 @@ export async function undefineFilter(lv: Libvirt, name: string): Promise<void> {
 export async function listFilters(lv: Libvirt): Promise<string[]> {
   const out = await lv.run(['nwfilter-list']);
   return out.split('\n').map((line) => line.trim().split(/\s+/)[1]).filter((n): n is string => Boolean(n) && n !== 'Name');
+}
+
+/** Defines several filters in one virsh round trip; the first failure is thrown. */
+export async function defineFilters(lv: Libvirt, xmls: string[]): Promise<void> {
+  const failed = (await applyNetworkChanges(lv, { filters: xmls })).filters.find(Boolean);
+  if (failed) throw failed;
+}
+
+/** One change to a network's static DHCP hosts (`virsh net-update … ip-dhcp-host`). */
+export interface DhcpHostUpdate {
+  network: string;
+  command: 'add-last' | 'delete';
+  /** `<host mac='…' name='…' ip='…'/>` on one line. */
+  hostXml: string;
+  /** The running network (dnsmasq is told at once) and/or its persistent definition. */
+  live: boolean;
+  config: boolean;
+}
+
+export interface NetworkChangeResults {
+  filters: Array<VmsError | undefined>;
+  dhcpHosts: Array<VmsError | undefined>;
+}
+
+/**
+ * Filter definitions, then DHCP host changes, in one virsh round trip; each one's error, in order
+ * (libvirt refuses a DHCP host whose MAC, name or address the network has already: kind `exists`; a
+ * deletion it cannot match: `not-found`).
+ */
+export async function applyNetworkChanges(lv: Libvirt, changes: { filters?: string[]; dhcpHosts?: DhcpHostUpdate[] }): Promise<NetworkChangeResults> {
+  const filters = changes.filters ?? [];
+  const hosts = (changes.dhcpHosts ?? []).filter((u) => u.live || u.config);
+  if (filters.length + hosts.length === 0) return { filters: [], dhcpHosts: [] };
+  return lv.withXmlFiles(filters, async (files) => {
+    const results = await lv.batch([
+      ...files.map((file) => ['nwfilter-define', file]),
+      ...hosts.map((u) => ['net-update', u.network, u.command, 'ip-dhcp-host', u.hostXml, ...(u.live ? ['--live'] : []), ...(u.config ? ['--config'] : [])]),
+    ]);
+    const errors = results.map((r) => r.error);
+    const byHost = new Map(hosts.map((u, i) => [u, errors[files.length + i]]));
+    return { filters: errors.slice(0, files.length), dhcpHosts: (changes.dhcpHosts ?? []).map((u) => byHost.get(u)) };
+  });
+}
+
+/** An address a network's dnsmasq has leased. */
+export interface DhcpLeaseEntry {
+  mac: string;
+  ip: string;
+}
+
+/** Parses `virsh net-dhcp-leases` (`Expiry Time  MAC address  Protocol  IP address  Hostname  Client ID`); IPv4 only. */
+export function parseDhcpLeases(text: string): DhcpLeaseEntry[] {
+  return text.split('\n').flatMap((line) => {
+    const match = /\s((?:[0-9a-f]{2}:){5}[0-9a-f]{2})\s+ipv4\s+(\d+\.\d+\.\d+\.\d+)\/\d+/i.exec(line);
+    return match ? [{ mac: match[1].toLowerCase(), ip: match[2] }] : [];
+  });
+}
+
+export interface NetworkHostsState {
+  /** The running network's definition (undefined when it is not running or not there). */
+  liveXml?: string;
+  /** The persistent definition. */
+  configXml?: string;
+  leases: DhcpLeaseEntry[];
+}
+
+/**
+ * A network's live and persistent definitions and its leases, with other filters' definitions, in one
+ * virsh round trip (what choosing a VM's address needs, beside its filters).
+ */
+export async function readNetworkHosts(lv: Libvirt, network: string, filterNames: string[] = []): Promise<NetworkHostsState & { filters: Array<string | undefined> }> {
+  const results = await lv.batch([
+    ...filterNames.map((name) => ['nwfilter-dumpxml', name]),
+    ['net-list', '--name'],
+    ['net-dumpxml', network],
+    ['net-dumpxml', '--inactive', network],
+    ['net-dhcp-leases', network],
+  ]);
+  const [active, live, config, leases] = results.slice(filterNames.length);
+  const running = active.stdout.split('\n').some((n) => n.trim() === network);
+  const networkXml = (r: BatchResult) => (r.stdout.includes('<network') ? r.stdout : undefined);
+  return {
+    filters: results.slice(0, filterNames.length).map((r) => (r.stdout.includes('<filter') ? r.stdout : undefined)),
+    liveXml: running ? networkXml(live) : undefined,
+    configXml: networkXml(config),
+    leases: running ? parseDhcpLeases(leases.stdout) : [],
+  };
+}
+
+/** The live (when running) and persistent definitions of several networks, in one virsh round trip. */
+export async function readNetworkDefinitions(lv: Libvirt, networks: string[]): Promise<Array<{ name: string; liveXml?: string; configXml?: string }>> {
+  if (networks.length === 0) return [];
+  const [active, ...dumps] = await lv.batch([['net-list', '--name'], ...networks.flatMap((n) => [['net-dumpxml', n], ['net-dumpxml', '--inactive', n]])]);
+  const running = new Set(active.stdout.split('\n').map((n) => n.trim()));
+  const networkXml = (r: BatchResult) => (r.stdout.includes('<network') ? r.stdout : undefined);
+  return networks.map((name, i) => ({ name, liveXml: running.has(name) ? networkXml(dumps[2 * i]) : undefined, configXml: networkXml(dumps[2 * i + 1]) }));
+}
+
+export async function listNetworkNames(lv: Libvirt): Promise<string[]> {
+  return (await lv.run(['net-list', '--all', '--name'])).split('\n').map((n) => n.trim()).filter(Boolean);
 }

@@ -190,6 +190,9 @@ export interface ResolvedRule {
 /** In the root chain: after the MAC anti-spoofing chain (-800), before clean-traffic's ARP chains and accept (-500). */
 export const ARP_OUTSIDE_SUBNET_PRIORITY = -600;
 
+/** In the root chain: after the IPv4 chains (-710 to -680), before clean-traffic accepts IPv4 (-650). */
+export const DHCP_SERVER_PRIORITY = -660;
+
 /** What the VM's root filter needs of its label's network. */
 export interface FilterNetwork {
   subnet: Cidr;
@@ -202,7 +205,8 @@ export interface FilterNetwork {
  * subnet: the host answers ARP on every bridge for all its addresses, so without this a VM could list the
  * host's LAN address and every other label's bridge address. A drop in the root chain before
  * clean-traffic accepts ARP (-500); it matches a target outside the subnet in requests and replies alike
- * (a VM's own replies and announcements are about addresses in its subnet).
+ * (a VM's own replies and announcements are about addresses in its subnet). And no DHCP server replies
+ * (UDP 67 → 68): a VM's lease comes from its network's dnsmasq only, not from a neighbour.
  */
 export function buildRootFilterTree(vmName: string, net: FilterNetwork, uuid?: string): XmlElement {
   return el('filter', { name: filterName(vmName), chain: 'root' },
@@ -211,7 +215,9 @@ export function buildRootFilterTree(vmName: string, net: FilterNetwork, uuid?: s
     el('filterref', { filter: hostFilterName(net.offline) }),
     el('filterref', { filter: rulesFilterName(vmName) }),
     el('rule', { action: 'drop', direction: 'out', priority: String(ARP_OUTSIDE_SUBNET_PRIORITY) },
-      el('arp', { match: 'no', arpdstipaddr: formatIpv4(networkAddress(net.subnet)), arpdstipmask: String(net.subnet.prefix) })));
+      el('arp', { match: 'no', arpdstipaddr: formatIpv4(networkAddress(net.subnet)), arpdstipmask: String(net.subnet.prefix) })),
+    el('rule', { action: 'drop', direction: 'out', priority: String(DHCP_SERVER_PRIORITY) },
+      el('ip', { protocol: 'udp', srcportstart: '67', dstportstart: '68' })));
 }
 
 /**

@@ -186,7 +186,8 @@ export async function setLabelPolicy(ctx: EngineContext, label: string, changes:
         throw new VmsError(`The "${label}" network must restart for that, and ${running.join(', ')} ${running.length === 1 ? 'runs' : 'run'} on it: stop ${running.length === 1 ? 'it' : 'them'} first (vms stop NAME), then try again.`);
       }
     }
-    await defineNetwork(ctx.libvirt, buildNetworkXml({ label, subnet: net.subnet, policy, uuid: net.uuid }));
+    // The VMs' fixed addresses stay: a restart would otherwise drop them from the running network too.
+    await defineNetwork(ctx.libvirt, buildNetworkXml({ label, subnet: net.subnet, policy, uuid: net.uuid, hosts: net.hosts }));
     if (restart && net.active) {
       await destroyNetwork(ctx.libvirt, net.name);
       await startNetwork(ctx.libvirt, net.name);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { child, childElements, el, parseXml, serializeXml, textOf, type XmlElement } from '../xml/tree.js';
+import { dhcpHostElement, readDhcpHosts, readDhcpRange, type DhcpHost, type DhcpRange } from './dhcp-hosts.js';
 import { formatIpv4, netmaskOf, networkAddress, parseIpv4, prefixOfNetmask, type Cidr } from './ipv4.js';
 
 /**
@@ -44,6 +45,8 @@ export interface LabelNetworkSpec {
   subnet: Cidr;
   policy: LabelPolicy;
   uuid?: string;
+  /** The VMs' fixed addresses (dhcp-hosts.ts): kept when the network is redefined. */
+  hosts?: readonly DhcpHost[];
 }
 
 export interface LabelNetwork extends LabelNetworkSpec {
@@ -52,6 +55,10 @@ export interface LabelNetwork extends LabelNetworkSpec {
   bridge: string;
   /** The host's address on the bridge: DHCP server, DNS and (online) the guests' router. */
   gateway: string;
+  /** Where the VMs' addresses come from. */
+  dhcpRange: DhcpRange;
+  /** The VMs' fixed addresses in its persistent definition. */
+  hosts: DhcpHost[];
 }
 
 export function networkName(label: string): string {
@@ -69,9 +76,13 @@ export function gatewayOf(subnet: Cidr): string {
   return formatIpv4(networkAddress(subnet) + 1);
 }
 
+export function dhcpRangeOf(subnet: Cidr): DhcpRange {
+  const base = networkAddress(subnet);
+  return { start: formatIpv4(base + 10), end: formatIpv4(base + 254) };
+}
+
 export function buildNetworkTree(spec: LabelNetworkSpec): XmlElement {
   const name = networkName(spec.label);
-  const base = networkAddress(spec.subnet);
   return el('network', {},
     el('name', {}, name),
     el('uuid', {}, spec.uuid ?? networkUuid(spec.label)),
@@ -84,7 +95,7 @@ export function buildNetworkTree(spec: LabelNetworkSpec): XmlElement {
     spec.policy.offline && el('dns', { enable: 'no' }),
     spec.policy.isolateVms && el('port', { isolated: 'yes' }),
     el('ip', { address: gatewayOf(spec.subnet), netmask: netmaskOf(spec.subnet.prefix) },
-      el('dhcp', {}, el('range', { start: formatIpv4(base + 10), end: formatIpv4(base + 254) }))));
+      el('dhcp', {}, el('range', { ...dhcpRangeOf(spec.subnet) }), ...(spec.hosts ?? []).map(dhcpHostElement))));
 }
 
 export function buildNetworkXml(spec: LabelNetworkSpec): string {
@@ -119,6 +130,8 @@ export function readNetworkXml(xml: string): LabelNetwork | undefined {
     bridge: child(network, 'bridge')?.attrs.name ?? '',
     subnet,
     gateway: formatIpv4(address),
+    dhcpRange: readDhcpRange(network) ?? dhcpRangeOf(subnet),
+    hosts: readDhcpHosts(network),
     policy: {
       offline: !child(network, 'forward'),
       isolateVms: child(network, 'port')?.attrs.isolated === 'yes',

@@ -14,7 +14,7 @@ export interface DiskSpec {
 /** How the VM's NIC is attached: QEMU's user-mode network, or a libvirt network (one per domain label). */
 export type NetworkSpec =
   | { type: 'user' }
-  | { type: 'network'; network: string; filter?: { name: string; parameters?: Record<string, string> } }
+  | { type: 'network'; network: string; mac?: string; filter?: { name: string; parameters?: Record<string, string> } }
   | { type: 'none' };
 
 export interface SharedFolderSpec {
@@ -69,7 +69,9 @@ export function interfaceElement(network: NetworkSpec): XmlElement | undefined {
     ? el('filterref', { filter: network.filter.name },
       ...Object.entries(network.filter.parameters ?? {}).map(([name, value]) => el('parameter', { name, value })))
     : undefined;
-  return el('interface', { type: 'network' }, el('source', { network: network.network }), el('model', { type: 'virtio' }), filter);
+  return el('interface', { type: 'network' },
+    network.mac && el('mac', { address: network.mac }),
+    el('source', { network: network.network }), el('model', { type: 'virtio' }), filter);
 }
 
 export function graphicsElement(clipboard: boolean): XmlElement {

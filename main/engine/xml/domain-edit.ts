@@ -28,10 +28,17 @@ export const setMetadata = (meta: VmMeta): DomainMutator => (domain) => {
   else metadata.children.push(replacement);
 };
 
-/** Forgets what makes a domain unique, so libvirt assigns a new UUID and new MAC addresses. */
+/**
+ * Forgets what makes a domain unique, so libvirt assigns a new UUID and new MAC addresses; a NIC's fixed
+ * address (its filter's `IP`) goes too: the copy gets its own when it joins its network.
+ */
 export const forgetIdentity: DomainMutator = (domain) => {
   removeChildren(domain, (e) => e.name === 'uuid');
-  for (const iface of childElements(ensureChild(domain, 'devices'), 'interface')) removeChildren(iface, (e) => e.name === 'mac');
+  for (const iface of childElements(ensureChild(domain, 'devices'), 'interface')) {
+    removeChildren(iface, (e) => e.name === 'mac');
+    const filter = child(iface, 'filterref');
+    if (filter) removeChildren(filter, (e) => e.name === 'parameter' && e.attrs.name === 'IP');
+  }
 };
 
 /** Points a disk at a volume of a pool (replacing a file source, and any stale backing chain description). */
@@ -79,14 +86,14 @@ export const setSharedFolderSource = (tag: string, dir: string): DomainMutator =
   }
 };
 
-/** Replaces the VM's first NIC (or adds one). */
+/** Replaces the VM's first NIC (or adds one); it keeps its MAC unless the new one names one. */
 export const setNetwork = (network: NetworkSpec): DomainMutator => (domain) => {
   const devices = ensureChild(domain, 'devices');
   const replacement = interfaceElement(network);
   const existing = childElements(devices, 'interface')[0];
   if (existing) {
     const mac = child(existing, 'mac');
-    if (replacement && mac) replacement.children.unshift(mac);
+    if (replacement && mac && !child(replacement, 'mac')) replacement.children.unshift(mac);
     const index = devices.children.indexOf(existing);
     if (replacement) devices.children[index] = replacement;
     else devices.children.splice(index, 1);
