@@ -54,14 +54,19 @@ export function neededVolumes(volumes: readonly VolumeInfo[], domains: ReadonlyA
  */
 export async function collectGarbage(ctx: EngineContext, options: { releasing?: string } = {}): Promise<GarbageReport> {
   await ensureVmsPool(ctx);
-  // Which names are busy is read before what exists: a command that finishes in between has defined its
-  // domain before it let go of its lock, so its volumes show as needed below.
+  // Which names are busy is read before and after what exists, volumes first, then domains. A command
+  // that held its lock across the first read: its domain is defined before it lets go, so a volume listed
+  // without its domain still shows as busy at the second read. One that took its lock after the first
+  // read and made a volume before the listing still holds it at the second (seen in the parallel test:
+  // a disposable's new root deleted by another command's collection).
   const busy = await namesLocked(ctx);
-  // The caller holds this name's lock and is letting its volumes go (a failed create, a delete).
-  if (options.releasing) busy.delete(options.releasing);
   // NVRAM stores and console logs are made by libvirt outside the volume API: a refresh lists them.
   await refreshPool(ctx.libvirt, ctx.layout.pool);
-  const [domains, volumes] = await Promise.all([listDomainsWithXml(ctx.libvirt), listVolumes(ctx.libvirt, ctx.layout.pool)]);
+  const volumes = await listVolumes(ctx.libvirt, ctx.layout.pool);
+  const domains = await listDomainsWithXml(ctx.libvirt);
+  for (const name of await namesLocked(ctx)) busy.add(name);
+  // The caller holds this name's lock and is letting its volumes go (a failed create, a delete).
+  if (options.releasing) busy.delete(options.releasing);
   const needed = neededVolumes(volumes, domains, ctx.layout.pool);
   const unused = volumes.filter((v) => !needed.has(v.name) && ownerOfVolume(v.name) && !busy.has(ownerOfVolume(v.name)!)).map((v) => v.name);
   // One at a time in one process: a volume libvirtd is still copying (a killed full clone's) refuses
