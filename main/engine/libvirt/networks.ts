@@ -57,8 +57,22 @@ export function filterUuidOf(xml: string | undefined): string | undefined {
 }
 
 /** Defines or redefines a filter; libvirt re-applies a redefined filter to running VMs before returning. */
+/**
+ * Redefining a filter makes libvirt re-apply it to every running VM that uses it; a VM stopping at that
+ * moment (its tap device going away) fails the whole define with "the cause is unknown", and libvirt keeps
+ * the old definition. Seen when a new domain's network changed the host filters while another VM shut
+ * down. The same define a moment later succeeds, so it is tried again, a few times.
+ */
 export async function defineFilter(lv: Libvirt, xml: string): Promise<void> {
-  await lv.withXmlFile(xml, (file) => lv.run(['nwfilter-define', file]));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await lv.withXmlFile(xml, (file) => lv.run(['nwfilter-define', file]));
+      return;
+    } catch (error) {
+      if (attempt >= 3 || !isLibvirtError(error, 'failed')) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+    }
+  }
 }
 
 export async function undefineFilter(lv: Libvirt, name: string): Promise<void> {
