@@ -6,6 +6,7 @@ import { withNameLock } from './name-lock.js';
 import { removeVmNetworking } from './network/vm-network.js';
 import { removeVmCache } from './storage/pkg-cache.js';
 import { collectGarbage } from './storage/garbage.js';
+import { ownerOfVolume } from './storage/layout.js';
 import { addJournalEntry, removeJournalEntry } from './storage/journal.js';
 import { ensureVmsPool } from './storage/pool.js';
 import type { VmInfo } from './types.js';
@@ -25,9 +26,9 @@ export async function createVmRecord(ctx: EngineContext, name: string, fill: () 
     try {
       snapshot = await fill();
     } catch (error) {
-      if (!(await domainStatus(ctx.libvirt, name).catch(() => undefined))) {
-        await collectGarbage(ctx, { releasing: name }).catch(() => undefined);
-        await removeHalfMadeExtras(ctx, name).catch(() => undefined);
+      // Undone here only when libvirt says there is no domain and lets everything go; libvirtd gone or
+      // restarting (it cannot tell), the journal entries stay and the next command's repair finishes it.
+      if (await undoHalfMade(ctx, name)) {
         if (options.journal) await removeJournalEntry(ctx, options.journal, name);
         await removeJournalEntry(ctx, 'pending', name);
       }
@@ -36,6 +37,18 @@ export async function createVmRecord(ctx: EngineContext, name: string, fill: () 
     await removeJournalEntry(ctx, 'pending', name);
     return vmFromSnapshot(snapshot)!;
   });
+}
+
+/** Removes what a failed create made, if its domain surely does not exist; true when all of it is gone. */
+async function undoHalfMade(ctx: EngineContext, name: string): Promise<boolean> {
+  try {
+    if (await domainStatus(ctx.libvirt, name)) return false;
+    const garbage = await collectGarbage(ctx, { releasing: name });
+    await removeHalfMadeExtras(ctx, name);
+    return !garbage.kept.some((volume) => ownerOfVolume(volume) === name);
+  } catch {
+    return false;
+  }
 }
 
 /** What making a VM creates outside the pool before its domain exists (its package cache, its network filters and fixed address): gone with a failed or killed create. */

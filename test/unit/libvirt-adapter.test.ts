@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isLocalUri, quoteVirshWord } from '../../main/engine/libvirt/connection.js';
-import { classifyLibvirtError } from '../../main/engine/libvirt/errors.js';
+import { classifyLibvirtError, libvirtError } from '../../main/engine/libvirt/errors.js';
 import { parseDhcpLeases } from '../../main/engine/libvirt/networks.js';
 import { parseVolumeList } from '../../main/engine/libvirt/storage.js';
 import { neededVolumes } from '../../main/engine/storage/garbage.js';
@@ -18,6 +18,9 @@ test('libvirt’s (English, LC_ALL=C) messages map to typed kinds', () => {
   assert.equal(classifyLibvirtError("error: failed to get domain 'x'\nerror: Domain not found: no domain with matching name 'x'"), 'not-found');
   assert.equal(classifyLibvirtError("error: Storage volume not found: no storage vol with matching path 'a'"), 'not-found');
   assert.equal(classifyLibvirtError("error: failed to connect to the hypervisor\nerror: Failed to connect socket to '/run/libvirt/libvirt-sock': Connection refused"), 'unreachable');
+  // libvirtd went away under a command: the shell's reconnect failed, or the call in flight lost its socket.
+  assert.equal(classifyLibvirtError("error: Failed to reconnect to the hypervisor\nerror: Failed to connect socket to '/run/libvirt/libvirt-sock': No such file or directory"), 'unreachable');
+  assert.equal(classifyLibvirtError('error: internal error: client socket is closed'), 'unreachable');
   assert.equal(classifyLibvirtError("error: operation failed: pool 'vms' already exists with uuid 1"), 'exists');
   assert.equal(classifyLibvirtError('error: Requested operation is not valid: network is already active'), 'active');
   assert.equal(classifyLibvirtError('error: Requested operation is not valid: domain is not running'), 'inactive');
@@ -39,6 +42,15 @@ test('virsh net-dhcp-leases is read for its IPv4 leases', () => {
   ].join('\n');
   assert.deepEqual(parseDhcpLeases(table), [{ mac: '52:54:00:6a:0b:01', ip: '10.231.1.57' }, { mac: '52:54:00:6a:0b:02', ip: '10.231.1.58' }]);
   assert.deepEqual(parseDhcpLeases(''), []);
+});
+
+test('a connection lost under a command says so and what the next command does; one never made says how to get one', () => {
+  const lost = libvirtError('qemu:///system', "error: Failed to reconnect to the hypervisor\nerror: Failed to connect socket to '/run/libvirt/libvirt-sock': No such file or directory");
+  assert.equal(lost.kind, 'unreachable');
+  assert.match(lost.message, /^Lost the connection to libvirt at qemu:\/\/\/system in the middle of the command .*the next vms command tidies up/);
+  const never = libvirtError('qemu:///system', "error: failed to connect to the hypervisor\nerror: Failed to connect socket to '/run/libvirt/libvirt-sock': Connection refused");
+  assert.match(never.message, /^Cannot reach libvirt at qemu:\/\/\/system: start it/);
+  for (const error of [lost, never]) assert.equal(error.message.split('\n').length, 1);
 });
 
 test('local and remote URIs', () => {

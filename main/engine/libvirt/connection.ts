@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,8 +55,16 @@ export function isLocalUri(uri: string): boolean {
  * (a disposable's watcher) are not killed too.
  */
 const killAt = { call: Number(process.env.VMS_TEST_KILL_AT_STEP) || 0, change: Number(process.env.VMS_TEST_KILL_AT_CHANGE) || 0 };
+/**
+ * Tests only, to restart libvirtd at a chosen step: `VMS_TEST_PAUSE_BEFORE=VERB` (or `VERB:N`, its Nth
+ * call) makes this process say `[vms] paused before VERB (pid P)` on stderr and SIGSTOP itself just before
+ * that call of the virsh verb; the test does what it wants meanwhile and sends SIGCONT.
+ */
+const [pauseVerb, pauseNth] = (process.env.VMS_TEST_PAUSE_BEFORE ?? '').split(':');
+const pauseAt = { verb: pauseVerb, nth: Number(pauseNth) || 1, seen: 0 };
 delete process.env.VMS_TEST_KILL_AT_STEP;
 delete process.env.VMS_TEST_KILL_AT_CHANGE;
+delete process.env.VMS_TEST_PAUSE_BEFORE;
 const counted = { call: 0, change: 0 };
 
 /** virsh verbs that change nothing libvirt keeps (a pool refresh only re-reads the folder). */
@@ -70,6 +79,10 @@ function stepHook(verbs: string[]): void {
   counted.call++;
   if (changes) counted.change++;
   if (counted.call === killAt.call || (changes && counted.change === killAt.change)) process.kill(process.pid, 'SIGKILL');
+  if (pauseAt.verb && verbs.includes(pauseAt.verb) && ++pauseAt.seen === pauseAt.nth) {
+    writeSync(2, `[vms] paused before ${pauseAt.verb} (pid ${process.pid})\n`);
+    process.kill(process.pid, 'SIGSTOP');
+  }
 }
 
 export class Libvirt {

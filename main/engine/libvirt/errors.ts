@@ -25,12 +25,15 @@ export function isLibvirtError(error: unknown, kind?: LibvirtErrorKind): error i
   return error instanceof LibvirtError && (kind === undefined || error.kind === kind);
 }
 
+/** A connection that was there and went away under a command (libvirtd stopped or restarted): virsh's words for it. */
+const LOST = /Failed to reconnect to the hypervisor|client socket is closed/i;
+
 /**
  * The one place that reads libvirt's words. Every virsh child runs with LC_ALL=C, so these are libvirt's
  * English messages (virerror.c) whatever the desktop's language.
  */
 export function classifyLibvirtError(stderr: string): LibvirtErrorKind {
-  if (/failed to connect to the hypervisor|Failed to connect socket|Connection refused|Cannot recv data|End of file while reading data|unable to connect to server|Permission denied.*sock|authentication (unavailable|failed)|no connection driver/i.test(stderr)) return 'unreachable';
+  if (LOST.test(stderr) || /failed to connect to the hypervisor|Failed to connect socket|Connection refused|Cannot recv data|End of file while reading data|unable to connect to server|Permission denied.*sock|authentication (unavailable|failed)|no connection driver/i.test(stderr)) return 'unreachable';
   if (/not found|no (domain|network|nwfilter|storage pool|storage vol) with matching|failed to get (domain|vol|pool|network)|Network filter not found|couldn't locate a matching dhcp host entry/i.test(stderr)) return 'not-found';
   if (/already exists|exists already|already in use|is already defined|Network is already in use by interface|there is an existing dhcp host entry/i.test(stderr)) return 'exists';
   if (/is not running|not active|isn't active|domain is not running|storage pool .* is not active|Requested operation is not valid: .* is not active/i.test(stderr)) return 'inactive';
@@ -50,7 +53,9 @@ export function libvirtErrorText(stderr: string): string {
 export function libvirtError(uri: string, stderr: string, cause?: unknown): LibvirtError {
   const kind = classifyLibvirtError(stderr);
   const text = libvirtErrorText(stderr) || stderr.trim();
-  const message = kind === 'unreachable'
+  const message = kind === 'unreachable' && LOST.test(stderr)
+    ? `Lost the connection to libvirt at ${uri} in the middle of the command (libvirtd stopped or restarted): once libvirtd runs again (sudo systemctl start libvirtd), the next vms command tidies up what this one left; check with \`vms list\` and try again.`
+    : kind === 'unreachable'
     ? `Cannot reach libvirt at ${uri}: start it (sudo systemctl start libvirtd), check that you are in group libvirt, or set VMS_URI; then try again.`
     : /No space left on device/i.test(stderr)
       ? 'The disk is full: free some space (or set another images folder) and try again.'

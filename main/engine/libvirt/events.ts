@@ -54,7 +54,10 @@ export interface WatchOptions {
   onError?: (message: string) => void;
   /** Called after every (re)subscription, so the caller can re-read the full state it may have missed. */
   onReady?: () => void;
-  /** First restart delay; doubles up to 10 s while virsh keeps failing. */
+  /**
+   * First restart delay. A watch that was subscribed (libvirtd restarted under it) starts over with it;
+   * one that cannot subscribe doubles it up to 10 s while virsh keeps failing.
+   */
   restartDelayMs?: number;
 }
 
@@ -75,6 +78,7 @@ export function watchLifecycle(uri: string, onEvent: (event: LifecycleEvent) => 
   const spawn = () => {
     if (stopped) return;
     const started = Date.now();
+    let subscribed = false;
     let stderr = '';
     const proc = execa('virsh', ['-c', uri, `echo ${READY} ; event --loop --event lifecycle`], { reject: false, buffer: false, stdin: 'ignore', env: { LC_ALL: 'C' } });
     child = proc;
@@ -82,6 +86,7 @@ export function watchLifecycle(uri: string, onEvent: (event: LifecycleEvent) => 
     proc.stderr?.setEncoding('utf8');
     proc.stdout?.on('data', lineSplitter((line) => {
       if (line.trim() === READY) {
+        subscribed = true;
         markReady();
         options.onReady?.();
         return;
@@ -95,8 +100,9 @@ export function watchLifecycle(uri: string, onEvent: (event: LifecycleEvent) => 
       const reason = stderr.split('\n').map((l) => l.replace(/^error:\s*/, '').trim()).find(Boolean)
         ?? (result.failed && (result as { code?: string }).code === 'ENOENT' ? 'virsh is not installed: install the libvirt package' : `virsh event ended (exit ${result.exitCode ?? result.signal})`);
       options.onError?.(`Lost libvirt's events at ${uri}: ${reason}. Retrying.`);
-      // A watch that ran for a while restarts quickly; one that keeps failing backs off.
-      delay = Date.now() - started > 30_000 ? (options.restartDelayMs ?? 500) : Math.min(delay * 2, 10_000);
+      // A watch that was subscribed for a while (libvirtd went away under it) tries again soon, and
+      // backs off from there while libvirtd is still down; one that keeps failing at once backs off.
+      delay = subscribed && Date.now() - started > 1000 ? (options.restartDelayMs ?? 500) : Math.min(delay * 2, 10_000);
       timer = setTimeout(spawn, delay);
     });
   };

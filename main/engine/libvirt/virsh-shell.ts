@@ -19,6 +19,12 @@ export interface ShellResult {
 }
 
 const PROMPT = 'virsh # ';
+/**
+ * What virsh says on its own when libvirtd goes away (its close callback, whenever that happens: between
+ * two commands too) and when its next command reconnects: not an error of any command. A command that
+ * really failed for it says so on a line of its own.
+ */
+const CONNECTION_NOTICE = /^error: (Disconnected from \S+ due to |Reconnected to the hypervisor)/;
 
 export class VirshShellError extends Error {
   /** True when the commands were already written: they may have run, so they must not be sent again. */
@@ -132,8 +138,7 @@ export class VirshShell {
         throw new VirshShellError(`virsh did not echo "${line.slice(0, 80)}"`, true);
       }
       const errEnd = this.stderr.indexOf(`error: ${marks[i]}\n`, errAt);
-      // After libvirtd restarted, virsh reconnects by itself and says so on stderr: not an error of the command.
-      const stderr = this.stderr.slice(errAt, errEnd).split('\n').filter((l) => !/^error: Reconnected to the hypervisor/.test(l)).join('\n').trim();
+      const stderr = this.stderr.slice(errAt, errEnd).split('\n').filter((l) => !CONNECTION_NOTICE.test(l)).join('\n').trim();
       results.push({ stdout: this.stdout.slice(start + echoed.length, end), stderr });
       outAt = this.stdout.indexOf(`\n${marks[i]}`, end) + marks[i].length + 1;
       errAt = errEnd + `error: ${marks[i]}\n`.length;
