@@ -1,5 +1,6 @@
 /** Further benchmark sections; each issue adds its own file and one entry here. */
 import { dailyUseSections } from './daily-use.js';
+import { rpcSections } from './rpc.js';
 import { templateBuildSection } from './template-build.js';
 
 export interface BenchSection {
@@ -11,4 +12,5 @@ export interface BenchSection {
 export const extraSections: BenchSection[] = [
   templateBuildSection,
   ...dailyUseSections,
+  ...rpcSections,
 ];

@@ -27,6 +27,8 @@ const api: VmsApi = {
   getSettings: () => call(C.getSettings),
   setSettings: (patch) => call(C.setSettings, patch),
   openWindow: (request) => call(C.openWindow, request),
+  getQuestion: (id) => call(C.getQuestion, id),
+  answerQuestion: (request) => call(C.answerQuestion, request),
   // The IPC event (and with it the sender) stays here: the page gets the payload only.
   onOperation: (listener) => { ipcRenderer.on(EVENT_CHANNELS.operation, (_event, operation) => listener(operation)); },
   onVmsChanged: (listener) => { ipcRenderer.on(EVENT_CHANNELS.vmsChanged, () => listener()); },

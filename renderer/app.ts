@@ -3,6 +3,7 @@
  * It talks to the main process only through `window.vms`, which the preload provides.
  */
 import { errorText, h } from './dom.js';
+import { askView } from './views/ask.js';
 import { cloneView } from './views/clone.js';
 import { createView } from './views/create.js';
 import { mainView } from './views/main.js';
@@ -15,6 +16,7 @@ const VIEWS: Record<string, { title: string; show: (root: HTMLElement, params: U
   clone: { title: 'Clone a VM — vms', show: cloneView },
   settings: { title: 'Settings — vms', show: (root) => settingsView(root) },
   templates: { title: 'Templates — vms', show: templatesView },
+  ask: { title: 'Allow a call? — vms', show: askView },
 };
 
 async function start(): Promise<void> {

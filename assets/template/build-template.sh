@@ -9,7 +9,7 @@
 #   --out FILE          image to write (qcow2); replaced only when the build succeeds
 #   --profile P         minimal (default): base linux mkinitcpio systemd networkmanager
 #                       qemu-guest-agent sudo; gui: minimal + X11, i3, spice-vdagent, qxl, pipewire,
-#                       and an automatic login on tty1 that starts i3
+#                       xdg-utils, and an automatic login on tty1 that starts i3
 #   --disk-size SIZE    virtual disk size, sparse (default 20G)
 #   --packages LIST     extra packages, comma-separated
 #   --pacman-conf FILE  pacman.conf for pacstrap (default /etc/pacman.conf)
@@ -44,8 +44,9 @@ umask 022
 PROG=build-template
 SHARE_DIR=/usr/share/vms
 MINIMAL_PACKAGES=(base linux mkinitcpio systemd networkmanager qemu-guest-agent sudo)
+# xdg-utils: xdg-open, the opener of vms-open-in-dvm and vms-open-in-vm (assets/guest-rpc).
 GUI_PACKAGES=(xorg-server xorg-xinit xf86-video-qxl xf86-input-libinput i3-wm i3status dmenu xterm
-  ttf-dejavu spice-vdagent pipewire pipewire-pulse wireplumber)
+  ttf-dejavu spice-vdagent pipewire pipewire-pulse wireplumber xdg-utils)
 
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 step() { printf '==> %s\n' "$*" >&2; }

@@ -3,12 +3,13 @@
  * model, tray state) is plain Node and tested without Electron; this file only wires them to Electron.
  */
 import { join } from 'node:path';
-import { app, dialog, globalShortcut } from 'electron';
+import { app, dialog, globalShortcut, type BrowserWindow } from 'electron';
 import { assetPath } from '../engine/assets.js';
 import { resolveConfig } from '../engine/config.js';
 import { Engine } from '../engine/index.js';
 import { EVENT_CHANNELS, type SessionView } from '../ipc/channels.js';
 import { createHandlers } from '../ipc/handlers.js';
+import { RpcdKeeper } from '../ipc/rpcd-keeper.js';
 import { VmsService } from '../ipc/service.js';
 import { settingsSchema, type Settings } from '../settings/schema.js';
 import { runTrayAction } from '../tray/actions.js';
@@ -88,6 +89,7 @@ async function main(): Promise<void> {
       // Not awaited: with the new URI unreachable the save still answers, and the tray says so.
       if (engine.config.uri !== uriBefore) void trayState.restart();
       else void trayState.refresh();
+      void rpcd.restart();
     },
     pickImage: async () => {
       const result = await dialog.showOpenDialog({
@@ -100,6 +102,24 @@ async function main(): Promise<void> {
     openWindow: (view, vm) => { windows.show(view as Parameters<Windows['show']>[0], vm ? (view === 'create' ? { template: vm } : { vm }) : {}); },
     spawnEnv: () => childEnv(process.env),
     session: () => session,
+    showAsk: (id) => {
+      const window = windows.show('ask', { id });
+      if (askWindows.has(window)) return;
+      askWindows.add(window);
+      // Closing the dialog denies the question it shows (the page's id; a no-op once answered).
+      window.on('close', () => {
+        const shown = new URL(window.webContents.getURL() || 'file:///').searchParams.get('id');
+        if (shown) service.asks.dialogClosed(shown);
+      });
+    },
+    hideAsk: () => windows.close('ask'),
+  });
+  const askWindows = new WeakSet<BrowserWindow>();
+  // Calls between VMs: the app runs the rpc service, and its `ask` lines ask here.
+  const rpcd = new RpcdKeeper({
+    engine: () => engine,
+    ask: (question) => service.asks.ask(question),
+    onNotice: (message) => showNotification('vms', message, 'normal', appIcon),
   });
 
   registerIpc(createHandlers(service, { pageUrl: windows.pageUrl, webContentsIds: () => windows.ids() }));
@@ -171,12 +191,14 @@ async function main(): Promise<void> {
   });
   app.on('will-quit', () => {
     globalShortcut.unregisterAll();
+    void rpcd.stop();
     trayState.stop();
     trayHostWait?.stop();
   });
 
   const stored = settings.get();
   registerHotkey(stored.hotkey);
+  void rpcd.restart();
   await applyAutostart(stored.autostart === true, session.loginStart, appIcon).catch(() => undefined);
   // Not awaited for the window: with libvirt down the menu says "libvirt unreachable" and recovers by
   // itself once libvirtd answers.

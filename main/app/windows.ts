@@ -1,6 +1,6 @@
 import { app, BrowserWindow, session, shell, type WebContents } from 'electron';
 import { pathToFileURL } from 'node:url';
-import type { WindowView } from '../ipc/channels.js';
+import type { AppWindow } from '../ipc/channels.js';
 
 /**
  * The app's windows, per Electron's security checklist: context isolation, sandbox, no Node integration,
@@ -8,16 +8,18 @@ import type { WindowView } from '../ipc/channels.js';
  * permissions. One window per view; showing a view again focuses (and re-targets) it.
  */
 
-const SIZES: Record<WindowView, { width: number; height: number; title: string }> = {
+const SIZES: Record<AppWindow, { width: number; height: number; title: string; alwaysOnTop?: boolean }> = {
   main: { width: 760, height: 640, title: 'vms' },
   create: { width: 600, height: 640, title: 'New VM — vms' },
   clone: { width: 600, height: 560, title: 'Clone a VM — vms' },
   templates: { width: 600, height: 760, title: 'Templates — vms' },
   settings: { width: 700, height: 720, title: 'Settings — vms' },
+  // A call waits for the answer: the question stays above the windows it may have popped up over.
+  ask: { width: 520, height: 330, title: 'Allow a call? — vms', alwaysOnTop: true },
 };
 
 export class Windows {
-  private readonly open = new Map<WindowView, BrowserWindow>();
+  private readonly open = new Map<AppWindow, BrowserWindow>();
   /** The page every window loads, as the handlers' trust policy compares it. */
   readonly pageUrl: string;
 
@@ -46,7 +48,7 @@ export class Windows {
     return [...this.open.values()].filter((w) => !w.isDestroyed()).map((w) => w.webContents.id);
   }
 
-  show(view: WindowView, params: Record<string, string> = {}): BrowserWindow {
+  show(view: AppWindow, params: Record<string, string> = {}): BrowserWindow {
     const query = { view, ...params };
     const existing = this.open.get(view);
     if (existing && !existing.isDestroyed()) {
@@ -60,9 +62,10 @@ export class Windows {
     const window = new BrowserWindow({
       width: size.width,
       height: size.height,
-      minWidth: 480,
-      minHeight: 400,
+      minWidth: Math.min(480, size.width),
+      minHeight: Math.min(400, size.height),
       title: size.title,
+      alwaysOnTop: size.alwaysOnTop ?? false,
       icon: this.icon,
       show: false,
       autoHideMenuBar: true,
@@ -96,10 +99,17 @@ export class Windows {
     window.once('ready-to-show', reveal);
     window.webContents.once('did-finish-load', reveal);
     window.webContents.once('did-fail-load', reveal);
-    window.on('closed', () => this.open.delete(view));
+    // On 'close', not 'closed': a window on its way out is never shown again (the ask dialog opens a new one).
+    window.on('close', () => { if (this.open.get(view) === window) this.open.delete(view); });
     this.open.set(view, window);
     void window.loadFile(this.pagePath, { query });
     return window;
+  }
+
+  /** Closes a view's window, if it is open. */
+  close(view: AppWindow): void {
+    const window = this.open.get(view);
+    if (window && !window.isDestroyed()) window.close();
   }
 
   /** Sends an event to every open window. */

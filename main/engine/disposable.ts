@@ -5,7 +5,7 @@ import { waitForDomainStop } from './domain-wait.js';
 import { VmsError } from './errors.js';
 import { getTemplate } from './inventory.js';
 import { defineAndRead, domainStatus } from './libvirt/domains.js';
-import { createVolumes } from './libvirt/storage.js';
+import { createVolumes, listVolumes } from './libvirt/storage.js';
 import { chooseTemplate } from './template-choice.js';
 import { isLockHeld } from './name-lock.js';
 import { assertLabel } from './names.js';
@@ -14,6 +14,7 @@ import { prepareVmCacheForStart } from './storage/pkg-cache.js';
 import { overlaySpec } from './storage/disks.js';
 import { collectGarbage } from './storage/garbage.js';
 import { journalEntries, removeJournalEntry } from './storage/journal.js';
+import { ownerOfVolume } from './storage/layout.js';
 import { publishedVolume } from './templates.js';
 import type { VmInfo } from './types.js';
 import { vmDomainSpec } from './vm-create.js';
@@ -68,12 +69,17 @@ export async function createDisposable(ctx: EngineContext, options: DisposableOp
   }, { journal: 'disposable' });
 }
 
-/** Removes a disposable's volumes (root, NVRAM, console log), filters and fixed address once its domain is gone; true when it did. */
+/**
+ * Removes a disposable's volumes (root, NVRAM, console log), filters and fixed address once its domain is
+ * gone; true when it did. A volume that stays (the collection passed it over this time) keeps its journal
+ * entry, so the next try, or the next command's repair, removes it.
+ */
 export async function reapDisposable(ctx: EngineContext, name: string): Promise<boolean> {
   if (!(await journalEntries(ctx, 'disposable')).includes(name)) return false;
   if (await domainStatus(ctx.libvirt, name)) return false;
   if (await isLockHeld(ctx.layout.lock(name))) return false;
   await collectGarbage(ctx);
+  if ((await listVolumes(ctx.libvirt, ctx.layout.pool)).some((volume) => ownerOfVolume(volume.name) === name)) return false;
   await removeVmNetworking(ctx, name).catch(() => undefined);
   await removeJournalEntry(ctx, 'disposable', name);
   return true;

@@ -15,8 +15,11 @@ const VM_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,39}$/;
 export const LABEL_RULE = 'a lowercase letter, then up to 10 lowercase letters, digits or "-"';
 const LABEL = /^[a-z][a-z0-9-]{0,10}$/;
 
-/** Names the engine keeps for itself (`shared` is the shared package cache's folder beside the VMs' own). */
-const RESERVED = new Set(['default', 'vms', 'shared']);
+/**
+ * Names the engine keeps for itself (`shared` is the shared package cache's folder beside the VMs' own;
+ * `host` is the folder in a VM's ~/Incoming/ where `vms copy-to` puts files from the host).
+ */
+const RESERVED = new Set(['default', 'vms', 'shared', 'host']);
 
 export function vmNameProblem(name: unknown): string | undefined {
   if (typeof name !== 'string' || name.length === 0) return 'A VM name is needed';

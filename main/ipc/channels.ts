@@ -25,6 +25,8 @@ export const INVOKE_CHANNELS = {
   getSettings: 'vms:get-settings',
   setSettings: 'vms:set-settings',
   openWindow: 'vms:open-window',
+  getQuestion: 'vms:get-question',
+  answerQuestion: 'vms:answer-question',
 } as const;
 
 export type InvokeMethod = keyof typeof INVOKE_CHANNELS;
@@ -85,6 +87,35 @@ export interface BuildTemplateRequest {
 /** The windows the renderer may ask for. */
 export type WindowView = 'main' | 'create' | 'clone' | 'templates' | 'settings';
 export const WINDOW_VIEWS: readonly WindowView[] = ['main', 'create', 'clone', 'templates', 'settings'];
+/** Every window of the app: those, and the ask dialog, which only the main process opens. */
+export type AppWindow = WindowView | 'ask';
+
+/** One side of a call the ask dialog shows. */
+export interface AskParty {
+  name: string;
+  /** Its domain (label), when known. */
+  label?: string;
+  /** The domain's color, #rrggbb. */
+  color: string;
+}
+
+/** A call an `ask` policy line holds until the user answers (main/ipc/ask-dialogs.ts). */
+export interface AskView {
+  id: string;
+  service: string;
+  source: AskParty & { label: string };
+  /** A VM, or a new disposable (`disposable`: its name says of which template). */
+  target: AskParty & { disposable: boolean };
+  /** The policy line that asks, FILE:LINE. */
+  rule: string;
+  /** When it is denied by itself (ms since the epoch). */
+  deadline: number;
+}
+
+export interface AnswerRequest {
+  id: string;
+  allow: boolean;
+}
 
 export interface OpenWindowRequest {
   view: WindowView;
@@ -162,6 +193,10 @@ export interface VmsApi {
   getSettings(): Promise<SettingsView>;
   setSettings(patch: Partial<Record<keyof Settings, unknown>>): Promise<SettingsView>;
   openWindow(request: OpenWindowRequest): Promise<void>;
+  /** The question the ask dialog shows; null once it was answered or timed out. */
+  getQuestion(id: string): Promise<AskView | null>;
+  /** Allow once, or deny; only the question's own dialog may answer it. */
+  answerQuestion(request: AnswerRequest): Promise<void>;
   onOperation(listener: (operation: Operation) => void): void;
   onVmsChanged(listener: () => void): void;
 }

@@ -4,8 +4,9 @@ import { labelProblem, vmNameProblem } from '../engine/names.js';
 import { sizeProblem } from '../engine/units.js';
 import { settingsSchema, type Settings } from '../settings/schema.js';
 import { settingProblem } from '../settings/settings-file.js';
+import { ASK_ID } from './ask-dialogs.js';
 import {
-  VM_ACTIONS, WINDOW_VIEWS, type BuildTemplateRequest, type CloneRequest, type CreateRequest, type ImportTemplateRequest,
+  VM_ACTIONS, WINDOW_VIEWS, type AnswerRequest, type BuildTemplateRequest, type CloneRequest, type CreateRequest, type ImportTemplateRequest,
   type InvokeMethod, type OpenWindowRequest, type Result, type VmActionName, type VmActionRequest, type VmsApi,
 } from './channels.js';
 import type { VmsService } from './service.js';
@@ -187,6 +188,22 @@ function checkOpenWindow(value: unknown): OpenWindowRequest {
   return { view: r.view as OpenWindowRequest['view'], ...(r.vm !== undefined ? { vm: checkVmName(r.vm) } : {}) };
 }
 
+function checkQuestionId(value: unknown): string {
+  if (typeof value !== 'string' || !ASK_ID.test(value)) throw new RequestError('That is not a question of the ask dialog.');
+  return value;
+}
+
+function checkAnswer(value: unknown): AnswerRequest {
+  const r = record(value, 'answer', ['id', 'allow']);
+  return { id: checkQuestionId(r.id), allow: checkBoolean(r.allow, 'allow') };
+}
+
+/** Only the ask dialog that shows question `id` may read or answer it (not another of the app's pages). Pure. */
+function checkAskSender(sender: unknown, id: string): void {
+  const url = new URL((sender as SenderInfo).url);
+  if (url.searchParams.get('view') !== 'ask' || url.searchParams.get('id') !== id) throw new RequestError('Only the dialog that shows this question may answer it.');
+}
+
 function noArguments(args: unknown[]): void {
   if (args.length > 0) throw new RequestError('This request takes no arguments.');
 }
@@ -204,10 +221,10 @@ export type Handlers = { [M in InvokeMethod]: (sender: unknown, ...args: unknown
  * is called only when both pass. Failures come back as `{ ok: false, error }` with a one-line message.
  */
 export function createHandlers(service: VmsService, trust: TrustPolicy): Handlers {
-  const handle = <T>(run: (args: unknown[]) => Promise<T> | T) => async (sender: unknown, ...args: unknown[]): Promise<Result<T>> => {
+  const handle = <T>(run: (args: unknown[], sender: SenderInfo) => Promise<T> | T) => async (sender: unknown, ...args: unknown[]): Promise<Result<T>> => {
     if (!isTrustedSender(sender, trust)) return { ok: false, error: UNTRUSTED };
     try {
-      return { ok: true, value: await run(args) };
+      return { ok: true, value: await run(args, sender as SenderInfo) };
     } catch (error) {
       if (error instanceof RequestError || isVmsError(error)) return { ok: false, error: error.message };
       const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
@@ -239,6 +256,16 @@ export function createHandlers(service: VmsService, trust: TrustPolicy): Handler
     openWindow: handle((args) => {
       const request = checkOpenWindow(oneArgument(args));
       return service.openWindow(request.view, request.vm);
+    }),
+    getQuestion: handle((args, sender) => {
+      const id = checkQuestionId(oneArgument(args));
+      checkAskSender(sender, id);
+      return service.asks.view(id) ?? null;
+    }),
+    answerQuestion: handle((args, sender) => {
+      const answer = checkAnswer(oneArgument(args));
+      checkAskSender(sender, answer.id);
+      if (!service.asks.answer(answer.id, answer.allow)) throw new RequestError('This question was answered already, or it timed out and was denied.');
     }),
   };
 }

@@ -7,6 +7,7 @@ import { openConsole, openViewer } from '../engine/viewer.js';
 import type { Settings } from '../settings/schema.js';
 import { disposableTemplate } from '../tray/menu-model.js';
 import { settingsSchema } from '../settings/schema.js';
+import { AskDialogs } from './ask-dialogs.js';
 import type { BuildTemplateRequest, CloneRequest, CreateRequest, ImportTemplateRequest, Operation, OperationKind, SessionView, SettingsView, VmActionName } from './channels.js';
 
 /**
@@ -46,6 +47,11 @@ export interface ServiceDeps {
   session?: () => SessionView;
   /** Operations shorter than this end without a notification; default 5 s. */
   notifyAfterMs?: number;
+  /** Shows the ask dialog for a question of an `ask` policy line; `hideAsk` closes it. */
+  showAsk?: (id: string) => void;
+  hideAsk?: () => void;
+  /** How long a question waits for an answer before it is denied; default 60 s. */
+  askTimeoutMs?: number;
 }
 
 function oneLine(error: unknown): string {
@@ -57,8 +63,17 @@ function oneLine(error: unknown): string {
 export class VmsService {
   private nextId = 1;
   private readonly operations = new Map<number, Operation>();
+  /** The questions of `ask` policy lines: the tray's rpcd asks here (its `ask` option). */
+  readonly asks: AskDialogs;
 
-  constructor(private readonly deps: ServiceDeps) {}
+  constructor(private readonly deps: ServiceDeps) {
+    this.asks = new AskDialogs({
+      labelColors: () => this.engine.config.labelColors,
+      show: (id) => deps.showAsk?.(id),
+      hide: () => deps.hideAsk?.(),
+      timeoutMs: deps.askTimeoutMs,
+    });
+  }
 
   get engine(): EngineLike { return this.deps.engine(); }
 

@@ -56,7 +56,8 @@ export interface TestEngine {
   /** Environment for running the CLI against the same pool. */
   env: NodeJS.ProcessEnv;
   /** Runs the real `vms` command line, as the unprivileged test user (as root only with `asRoot`). */
-  vms(args: string[], options?: { reject?: boolean; asRoot?: boolean; env?: NodeJS.ProcessEnv }): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  /** `input` is its standard input (else an open pipe nothing is written to). */
+  vms(args: string[], options?: { reject?: boolean; asRoot?: boolean; env?: NodeJS.ProcessEnv; input?: string }): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   /** Every volume of the test's pool, as libvirt lists it now. */
   volumes(): Promise<string[]>;
   cleanup(): Promise<void>;
@@ -104,7 +105,7 @@ export async function makeTestEngine(tag: string, settings: Partial<EngineConfig
     env,
     async vms(args, options = {}) {
       const command = user && !options.asRoot ? ['runuser', '-u', user, '--', process.execPath, CLI, ...args] : [process.execPath, CLI, ...args];
-      const result = await execa(command[0], command.slice(1), { env: { ...env, ...options.env }, reject: options.reject ?? false });
+      const result = await execa(command[0], command.slice(1), { env: { ...env, ...options.env }, reject: options.reject ?? false, ...(options.input !== undefined ? { input: options.input } : {}) });
       return { exitCode: result.exitCode ?? 1, stdout: String(result.stdout), stderr: String(result.stderr) };
     },
     async volumes() {

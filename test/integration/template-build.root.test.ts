@@ -21,8 +21,8 @@ const URI = 'qemu:///system';
 const REPO = new URL('../../../', import.meta.url).pathname;
 const SCRIPT = join(REPO, 'assets', 'template', 'build-template.sh');
 const FIXTURE = join(REPO, 'test', 'fixtures', 'arch-repo', 'build-repo.sh');
-/** Stable, so a second run finds the fixture repository up to date at once. */
-const FIXTURE_OUT = '/var/cache/vms-test/arch-repo-fixture';
+/** Stable, so a second run finds the fixture repository up to date at once (VMS_TEST_ARCH_REPO: a worktree's own). */
+const FIXTURE_OUT = process.env.VMS_TEST_ARCH_REPO || '/var/cache/vms-test/arch-repo-fixture';
 const ID = randomBytes(3).toString('hex');
 /** qemu runs as libvirt-qemu: everything it opens lives under libvirt's images folder. */
 const WORK = `/var/lib/libvirt/images/tpl-test-${ID}`;
@@ -152,8 +152,11 @@ describe('build-template.sh: clear failures, nothing left behind', () => {
   });
 });
 
-/** Reads files of the root filesystem (partition 2) of a qcow2 image, without mounting: debugfs at an offset. */
-async function readFromImage(image: string, paths: string[]): Promise<Record<string, string>> {
+/**
+ * Reads files of the root filesystem (partition 2) of a qcow2 image, without mounting: debugfs at an offset.
+ * `stat` gives debugfs's description instead (a symbolic link's "Fast link dest").
+ */
+async function readFromImage(image: string, paths: string[], request: 'cat' | 'stat' = 'cat'): Promise<Record<string, string>> {
   const raw = `${image}.raw`;
   try {
     await execa('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', image, raw]);
@@ -162,7 +165,7 @@ async function readFromImage(image: string, paths: string[]): Promise<Record<str
     assert.ok(first > 0, `partition 2 of ${image}: ${info}`);
     const files: Record<string, string> = {};
     for (const path of paths) {
-      const r = await execa('debugfs', ['-R', `cat ${path}`, `${raw}?offset=${first * 512}`], { reject: false });
+      const r = await execa('debugfs', ['-R', `${request} ${path}`, `${raw}?offset=${first * 512}`], { reject: false });
       files[path] = String(r.stdout);
     }
     return files;
@@ -386,11 +389,22 @@ describe('a gui template', () => {
     const result = await build(['--name', 'gui', '--profile', 'gui', '--out', image, '--disk-size', '4G',
       '--pacman-conf', pacmanConf, '--shared-cache', join(WORK, 'shared'), '--packages', 'xterm,dmenu']);
     assert.equal(result.exitCode, 0, `gui build failed:\n${result.stderr}`);
-    for (const pkg of ['xorg-server', 'xorg-xinit', 'i3-wm', 'spice-vdagent', 'xf86-video-qxl', 'pipewire', 'pipewire-pulse']) {
+    for (const pkg of ['xorg-server', 'xorg-xinit', 'i3-wm', 'spice-vdagent', 'xf86-video-qxl', 'pipewire', 'pipewire-pulse', 'xdg-utils']) {
       assert.match(result.stderr, new RegExp(`installing ${pkg}\\.\\.\\.`), `${pkg} installed`);
     }
+    // The guest side of vms rpc, as assets/guest-rpc has it (docs/rpc.md).
+    const rpcFiles = ['/usr/bin/vms-rpc', '/usr/bin/vms-copy', '/usr/bin/vms-open-in-dvm', '/usr/bin/vms-open-in-vm', '/usr/bin/vms-rpc-agent',
+      '/usr/lib/vms/rpc-lib.sh', '/etc/vms/rpc.d/vms.FileCopy', '/etc/vms/rpc.d/vms.OpenInVM', '/etc/vms/rpc.d/vms.OpenURL', '/etc/vms/rpc.d/vms.Run',
+      '/etc/systemd/system/vms-rpc-agent.service'];
     const files = await readFromImage(image, ['/etc/systemd/system/getty@tty1.service.d/vms-autologin.conf',
-      '/home/arch/.bash_profile', '/home/arch/.xinitrc', '/usr/share/vms/home-skel/arch/.xinitrc', '/usr/share/vms/template.conf']);
+      '/home/arch/.bash_profile', '/home/arch/.xinitrc', '/usr/share/vms/home-skel/arch/.xinitrc', '/usr/share/vms/template.conf',
+      '/etc/vms/rpc-user', ...rpcFiles]);
+    // (execa drops the final newline of what debugfs printed.)
+    const source = (path: string) => readFileSync(join(REPO, 'assets', 'guest-rpc', path.includes('/rpc.d/') ? 'rpc.d' : '', path.split('/').pop()!), 'utf8').replace(/\n$/, '');
+    for (const path of rpcFiles) assert.equal(files[path], source(path), `${path} installed`);
+    assert.equal(files['/etc/vms/rpc-user'], 'arch', 'files from other VMs go to the template\'s user');
+    const links = await readFromImage(image, ['/usr/bin/vms-move', '/etc/systemd/system/multi-user.target.wants/vms-rpc-agent.service'], 'stat');
+    assert.deepEqual(Object.values(links).map((text) => /Fast link dest: "([^"]*)"/.exec(text)?.[1]), ['vms-copy', '../vms-rpc-agent.service'], 'vms-move is vms-copy; the agent starts at boot');
     assert.match(files['/etc/systemd/system/getty@tty1.service.d/vms-autologin.conf'], /^ExecStart=-\/sbin\/agetty .*--autologin arch /m);
     assert.match(files['/home/arch/.bash_profile'], /exec startx/);
     assert.match(files['/home/arch/.xinitrc'], /spice-vdagent[\s\S]*exec i3/);

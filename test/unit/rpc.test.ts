@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { decide, explainDecision, parsePolicy, type PolicyRequest, type VmFacts } from '../../main/engine/rpc/policy.js';
 import { guestLineSplitter, hostLine, parseGuestLine, WINDOW_LINES } from '../../main/engine/rpc/protocol.js';
 import { RateLimiter } from '../../main/engine/rpc/rate-limit.js';
+import { parseRunOutput } from '../../main/cli/commands/vm-io.js';
 import { fileNameProblem, parseCopyArgument, requestedTargetProblem, serviceNameProblem } from '../../main/engine/rpc/rpc-names.js';
 
 const vm = (name: string, label = 'work', kind: VmFacts['kind'] = 'appvm', template = 'arch'): VmFacts => ({ name, label, kind, template });
@@ -83,6 +84,14 @@ describe('rpc policy decisions', () => {
     assert.equal(decide(rules, ask('vms.OpenURL', mail, '@dispvm:web')).rule?.line, 6);
   });
 
+  test('a * line never allows a shell service (vms.Run); a line that names it does', () => {
+    const { rules } = parsePolicy('* @anyvm @anyvm allow\n', 'p');
+    assert.equal(decide(rules, ask('vms.Run', vm('mail'), 'vault', vm('vault'))).action, 'deny');
+    assert.equal(decide(rules, ask('vms.FileCopy', vm('mail'), 'vault', vm('vault'))).action, 'allow');
+    const named = parsePolicy('vms.Run mail vault allow\n* @anyvm @anyvm deny\n', 'p').rules;
+    assert.equal(decide(named, ask('vms.Run', vm('mail'), 'vault', vm('vault'))).action, 'allow');
+  });
+
   test('a target that does not exist is matched by name or @anyvm only', () => {
     assert.equal(decide(rules, ask('vms.Ping', mail, 'ghost')).action, 'ask');
     assert.equal(decide(rules, ask('vms.FileCopy', mail, 'ghost')).action, 'deny');
@@ -121,6 +130,16 @@ describe('rpc line protocol', () => {
   test('host lines are single lines', () => {
     assert.equal(hostLine.refused('id1', 'no\nway'), 'F id1 no way\n');
     assert.equal(hostLine.run('r1', 'vms.FileCopy', 'mail', '3 a'), `RUN r1 vms.FileCopy mail ${Buffer.from('3 a').toString('base64')}\n`);
+    // The argument's place is always taken ("-": none), so the agent never reads a flag as an argument.
+    assert.equal(hostLine.run('r2', 'vms.Ping', 'mail'), 'RUN r2 vms.Ping mail -\n');
+    assert.equal(hostLine.run('r3', 'vms.OpenURL', 'mail', '', true), 'RUN r3 vms.OpenURL mail - disposable\n');
+    assert.equal(hostLine.run('r4', 'vms.Run', '@host', 'ls', false), `RUN r4 vms.Run @host ${Buffer.from('ls').toString('base64')}\n`);
+    assert.equal(hostLine.hello(), 'HELLO\n');
+  });
+
+  test('a target that goes on: still running, and its caller released', () => {
+    assert.deepEqual(parseGuestLine('P\r'), { kind: 'alive' });
+    assert.deepEqual(parseGuestLine('L'), { kind: 'release' });
   });
 
   test('the splitter joins chunks into lines and drops over-long junk', () => {
@@ -164,5 +183,16 @@ describe('rpc names and limits', () => {
     assert.deepEqual([1, 2, 3, 4].map(() => limiter.take('flood', now)), [true, true, true, false]);
     assert.equal(limiter.take('calm', now), true);
     assert.equal(limiter.take('flood', now + 1000), true, 'one more after a second');
+  });
+});
+
+describe('vms run', () => {
+  test('vms.Run\'s answer is split into stdout and stderr by its byte counts', () => {
+    const answer = Buffer.concat([Buffer.from('vms-run 4 3\n'), Buffer.from('out\n'), Buffer.from('er\n')]);
+    assert.deepEqual(parseRunOutput(answer), { stdout: Buffer.from('out\n'), stderr: Buffer.from('er\n') });
+    assert.deepEqual(parseRunOutput(Buffer.from('vms-run 0 0\n')), { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) });
+    assert.equal(parseRunOutput(Buffer.from('vms-run 5 0\nout\n')), undefined, 'a short answer');
+    assert.equal(parseRunOutput(Buffer.from('hello\n')), undefined);
+    assert.equal(parseRunOutput(Buffer.alloc(0)), undefined);
   });
 });

@@ -12,6 +12,7 @@ import { firewall } from './firewall.js';
 import { info, list } from './inventory.js';
 import { kill, restart, start, stop } from './lifecycle.js';
 import { policyCheck, rpcd, rpcLog } from './rpc.js';
+import { copyTo, run } from './vm-io.js';
 import { networkCreate, networkDelete, networkList, networkSet } from './network.js';
 import { templateBuild, templateImport } from './template.js';
 import { usbAttach, usbDetach, usbList } from './usb.js';
@@ -22,5 +23,5 @@ export const COMMANDS: Command[] = [
   templateBuild, templateImport, consoleCommand, view, clipboard, usbList, usbAttach, usbDetach, cache, cachePrune,
   networkList, networkCreate, networkSet, networkDelete, firewall, configGet, configSet, configUnset, check,
   completionCommand(() => COMMANDS),
-  rpcd, policyCheck, rpcLog, watchDisposable, fillDisposablePool,
+  copyTo, run, rpcd, policyCheck, rpcLog, watchDisposable, fillDisposablePool,
 ];

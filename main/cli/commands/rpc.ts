@@ -1,11 +1,8 @@
 import { VmsError } from '../../engine/errors.js';
-import { NameBusyError, withNameLock } from '../../engine/name-lock.js';
-import { decide, explainDecision, formatRpcLogEntry, loadPolicy, readRpcLog, startRpcService, type VmFacts } from '../../engine/rpc/index.js';
+import { NameBusyError } from '../../engine/name-lock.js';
+import { decide, explainDecision, formatRpcLogEntry, loadPolicy, readRpcLog, runRpcDaemon, type VmFacts } from '../../engine/rpc/index.js';
 import { requestedTargetProblem, serviceNameProblem } from '../../engine/rpc/rpc-names.js';
 import type { Command } from '../command.js';
-
-/** Not a VM name (those start with a letter), so it never meets a VM's lock. */
-export const RPCD_LOCK = '_rpcd';
 
 /** `vms rpcd`: the rpc service in the foreground (the tray app runs it itself; CLI-only users run the user unit). */
 export const rpcd: Command = {
@@ -15,17 +12,16 @@ export const rpcd: Command = {
   positionals: { min: 0, max: 0, names: [] },
   async run({ engine, io }) {
     // One service per user: two would take each other's consoles (virsh console --force).
-    await withNameLock(engine.ctx.layout.lock(RPCD_LOCK), 'rpcd', async () => {
-      const service = startRpcService(engine, { onNotice: (message) => io.err(`vms rpcd: ${message}\n`) });
-      await service.ready;
-      io.err('vms rpcd: ready\n');
-      await new Promise<void>((resolve) => {
-        for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
-      });
-      service.stop();
+    const stopped = new Promise<void>((resolve) => {
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
+    });
+    await runRpcDaemon(engine, {
+      onNotice: (message) => io.err(`vms rpcd: ${message}\n`),
+      onReady: () => io.err('vms rpcd: ready\n'),
+    }, stopped).then(async () => {
       // Give virsh a moment to detach cleanly (Ctrl+] on each console).
       await new Promise((resolve) => setTimeout(resolve, 300));
-    }).catch((error) => {
+    }, (error) => {
       if (error instanceof NameBusyError) throw new VmsError('vms rpcd is running already (the tray app runs it too): stop that one first.');
       throw error;
     });

@@ -11,8 +11,10 @@ import type { Libvirt } from './connection.js';
 export interface ConsoleStream {
   /** The guest's output, as bytes (virsh's own banner is left out). */
   onData(listener: (chunk: Buffer) => void): void;
-  /** Sent once virsh is attached; what is written before waits. */
-  write(data: Buffer | string): void;
+  /** Sent once virsh is attached; what is written before waits. False when the caller should wait for drained(). */
+  write(data: Buffer | string): boolean;
+  /** Resolves once what was written has gone on to virsh (or virsh ended): for large transfers. */
+  drained(): Promise<void>;
   /** Resolves once virsh is attached and its terminal is raw. */
   attached: Promise<void>;
   /** Resolves when virsh ended (detached, the domain stopped, or close()). */
@@ -62,8 +64,15 @@ export function openConsoleStream(lv: Libvirt, name: string, options: { device?:
     },
     write(data) {
       const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-      if (isAttached) child.stdin?.write(bytes);
-      else pending.push(bytes);
+      if (isAttached) return child.stdin?.write(bytes) ?? false;
+      pending.push(bytes);
+      return false;
+    },
+    async drained() {
+      await Promise.race([attached, ended]);
+      const stdin = child.stdin;
+      if (!stdin || !stdin.writableNeedDrain) return;
+      await Promise.race([new Promise((resolve) => stdin.once('drain', resolve)), ended]);
     },
     attached,
     ended,

@@ -1,6 +1,6 @@
 import { VmsError } from '../errors.js';
 import type { VmKind } from '../types.js';
-import { isVmName, printable, serviceNameProblem } from './rpc-names.js';
+import { isVmName, printable, serviceNameProblem, SHELL_SERVICES } from './rpc-names.js';
 
 /**
  * The rpc policy (docs/rpc.md), Qubes-style: ordered lines `SERVICE SOURCE TARGET ACTION [OPTIONS]`,
@@ -114,10 +114,10 @@ function targetMatches(pattern: string, request: PolicyRequest): boolean {
   return sourceMatches(pattern, vm);
 }
 
-/** The first rule that matches decides; no match is a deny. Pure. */
+/** The first rule that matches decides; no match is a deny. A `*` line never matches a shell service (vms.Run). Pure. */
 export function decide(rules: readonly PolicyRule[], request: PolicyRequest): PolicyDecision {
   for (const rule of rules) {
-    if (rule.service !== '*' && rule.service !== request.service) continue;
+    if (rule.service === '*' ? SHELL_SERVICES.has(request.service) : rule.service !== request.service) continue;
     if (!sourceMatches(rule.source, request.source) || !targetMatches(rule.target, request)) continue;
     return { action: rule.action, rule, target: rule.redirect ?? request.target, start: rule.start };
   }

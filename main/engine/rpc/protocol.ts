@@ -7,12 +7,13 @@
  *   guest: D B64 … W N (a window of N data lines; waits for K) … E (end of input)
  *   host:  K (window received) … D B64 (the service's output) … X CODE | F ID REASON
  * Calls into a VM (its serve console, held by the guest's vms-rpc-agent):
- *   guest: READY (idle; also a heartbeat)
- *   host:  RUN ID SERVICE SOURCE [ARG64] · D B64 … · E
+ *   guest: READY (idle; also a heartbeat)   host: HELLO (asks for READY; only once the guest's kernel runs)
+ *   host:  RUN ID SERVICE SOURCE ARG64|- [disposable] · D B64 … · E
+ *   guest: P (still running) · L (the caller may go: it gets X 0, the target goes on)
  *   guest: D B64 … W N (waits for K) … X CODE | F REASON
  *
- * A virtio console drops what the host does not read in time, so a guest never has more than one window
- * (WINDOW_LINES lines, about 2.5 KiB) on its way to the host.
+ * A virtio console drops what the host does not read in time, so a guest never has more than two windows
+ * (WINDOW_LINES lines each, about 2.5 KiB) on their way to the host.
  */
 
 export const WINDOW_LINES = 32;
@@ -28,6 +29,8 @@ export type GuestLine =
   | { kind: 'window'; lines: number }
   | { kind: 'end' }
   | { kind: 'ready' }
+  | { kind: 'alive' }
+  | { kind: 'release' }
   | { kind: 'exit'; code: number }
   | { kind: 'fail'; reason: string };
 
@@ -66,6 +69,8 @@ export function parseGuestLine(raw: string): ParseResult {
     }
     case 'E': return words.length === 1 ? { kind: 'end' } : { kind: 'invalid', problem: 'a bad end line' };
     case 'READY': return { kind: 'ready' };
+    case 'P': return { kind: 'alive' };
+    case 'L': return { kind: 'release' };
     case 'X': {
       const code = Number(words[1]);
       return Number.isInteger(code) && code >= 0 && code <= 255 ? { kind: 'exit', code } : { kind: 'invalid', problem: 'a bad exit line' };
@@ -88,7 +93,9 @@ export const hostLine = {
   data: (text: string) => `D ${text}\n`,
   exit: (code: number) => `X ${code}\n`,
   end: () => 'E\n',
-  run: (id: string, service: string, source: string, arg?: string) => `RUN ${id} ${service} ${source}${arg === undefined ? '' : ` ${encodeArg(arg)}`}\n`,
+  /** `disposable`: the target is a disposable made for this call (it goes when the call ends). */
+  run: (id: string, service: string, source: string, arg?: string, disposable = false) => `RUN ${id} ${service} ${source} ${arg ? encodeArg(arg) : '-'}${disposable ? ' disposable' : ''}\n`,
+  hello: () => 'HELLO\n',
 };
 
 /** Splits a byte stream into lines (latin1: base64 and words are ASCII), dropping over-long junk. */

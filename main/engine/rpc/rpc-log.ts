@@ -10,7 +10,8 @@ export interface RpcLogEntry {
   /** As the caller asked, and where it went. */
   target: string;
   ranIn?: string;
-  decision: 'allow' | 'deny' | 'ask' | 'refused';
+  /** `host`: a call the host made (`vms copy-to`, `vms run`), which no policy decides. */
+  decision: 'allow' | 'deny' | 'ask' | 'refused' | 'host';
   /** `FILE:LINE` of the deciding policy line. */
   rule?: string;
   exitCode?: number;

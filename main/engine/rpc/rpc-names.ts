@@ -22,6 +22,15 @@ export function requestedTargetProblem(target: string): string | undefined {
   return `"${printable(target)}" is not a target (a VM name, @default, @dispvm or @dispvm:TEMPLATE)`;
 }
 
+/** The caller's name when the host makes a call (`vms copy-to`, `vms run`); no VM name starts with @. */
+export const HOST_SOURCE = '@host';
+
+/**
+ * Services that give their caller a shell in the target: a policy line must name them to allow them to
+ * another VM; a `*` line never does.
+ */
+export const SHELL_SERVICES: ReadonlySet<string> = new Set(['vms.Run']);
+
 /** Largest file vms-copy sends, unless the host's settings say otherwise. */
 export const DEFAULT_COPY_LIMIT_BYTES = 4 * 1024 ** 3;
 
