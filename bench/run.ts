@@ -108,6 +108,12 @@ function seconds(value: number): string {
 async function main(): Promise<void> {
   // As the desktop user: the fixture's `vms` runs through runuser when this process is root.
   if (process.getuid?.() === 0) process.env.VMS_TEST_USER ??= 'vmstest';
+  // BENCH_SECTIONS=gui (a section's id) runs only that section.
+  const only = extraSections.filter((section) => section.id === process.env.BENCH_SECTIONS);
+  if (only.length > 0) {
+    for (const section of only) console.log(`\n${section.title}\n${await section.run()}`);
+    return;
+  }
   const rows = new Map<string, Record<number, number>>();
   for (const gib of SIZES) {
     process.stderr.write(`Source with ${gib} GiB written (${RUNS} runs each):\n`);

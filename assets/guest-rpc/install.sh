@@ -18,7 +18,7 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$root" ] && [ -d "$root" ] || { echo "install.sh: --root DIR is required" >&2; exit 2; }
 mkdir -p "$root/usr/bin" "$root/etc/vms/rpc.d"
-for f in vms-rpc vms-copy vms-open-in-dvm vms-open-in-vm vms-rpc-agent; do cp "$here/$f" "$root/usr/bin/$f"; chmod 755 "$root/usr/bin/$f"; done
+for f in vms-rpc vms-copy vms-open-in-dvm vms-open-in-vm vms-rpc-agent vms-clipboard; do cp "$here/$f" "$root/usr/bin/$f"; chmod 755 "$root/usr/bin/$f"; done
 ln -sf vms-copy "$root/usr/bin/vms-move"
 mkdir -p "$root/usr/lib/vms"
 cp "$here/rpc-lib.sh" "$root/usr/lib/vms/rpc-lib.sh"; chmod 644 "$root/usr/lib/vms/rpc-lib.sh"

@@ -9,7 +9,7 @@
 #   --out FILE          image to write (qcow2); replaced only when the build succeeds
 #   --profile P         minimal (default): base linux mkinitcpio systemd networkmanager
 #                       qemu-guest-agent sudo; gui: minimal + X11, i3, spice-vdagent, qxl, pipewire,
-#                       xdg-utils, and an automatic login on tty1 that starts i3
+#                       xclip, xdg-utils, and an automatic login on tty1 that starts i3
 #   --disk-size SIZE    virtual disk size, sparse (default 20G)
 #   --packages LIST     extra packages, comma-separated
 #   --pacman-conf FILE  pacman.conf for pacstrap (default /etc/pacman.conf)
@@ -45,8 +45,8 @@ PROG=build-template
 SHARE_DIR=/usr/share/vms
 MINIMAL_PACKAGES=(base linux mkinitcpio systemd networkmanager qemu-guest-agent sudo)
 # xdg-utils: xdg-open, the opener of vms-open-in-dvm and vms-open-in-vm (assets/guest-rpc).
-GUI_PACKAGES=(xorg-server xorg-xinit xf86-video-qxl xf86-input-libinput i3-wm i3status dmenu xterm
-  ttf-dejavu spice-vdagent pipewire pipewire-pulse wireplumber xdg-utils)
+GUI_PACKAGES=(xorg-server xorg-xinit xf86-video-qxl xf86-input-libinput xorg-xrandr i3-wm i3status dmenu xterm
+  ttf-dejavu spice-vdagent pipewire pipewire-pulse wireplumber xclip xdg-utils)
 
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 step() { printf '==> %s\n' "$*" >&2; }
@@ -455,19 +455,32 @@ if [[ $PROFILE == gui ]]; then
   cat >"$USER_HOME/.bash_profile" <<'EOF'
 # vms: start X with i3 on the automatic login of tty1
 [[ -f ~/.bashrc ]] && . ~/.bashrc
+# -s 0 -dpms: no screen saver or power saving in a VM (the desktop it is shown on has its own).
 if [[ -z $DISPLAY && $(tty) == /dev/tty1 ]]; then
-  exec startx -- -keeptty >~/.xsession.log 2>&1
+  exec startx -- -keeptty -s 0 -dpms >~/.xsession.log 2>&1
 fi
 EOF
   cat >"$USER_HOME/.xinitrc" <<'EOF'
 #!/bin/sh
-# vms: SPICE clipboard and display resizing, then i3
-[ -x /usr/bin/spice-vdagent ] && spice-vdagent
+# vms: SPICE clipboard, the display following the viewer window's size, then i3
+# spice-vdagent in the foreground (-x), started again whenever it ends while X runs: 0.22 was seen to
+# crash (a segfault) under TCG, and nothing else would restart it.
+if [ -x /usr/bin/spice-vdagent ]; then
+  ( while [ -e "/tmp/.X11-unix/X${DISPLAY#*:}" ]; do spice-vdagent -x; sleep 1; done ) &
+fi
+[ -x /usr/bin/vms-display-follow ] && vms-display-follow &
 exec i3
 EOF
+  install -m 0755 "$HERE/vms-display-follow" "$ROOT/usr/bin/vms-display-follow"
   chmod 0755 "$USER_HOME/.xinitrc"
+  # i3's own config as the user's, so the first start shows the desktop, not i3-config-wizard's question.
+  if [[ -f $ROOT/etc/i3/config ]]; then
+    mkdir -p "$USER_HOME/.config/i3"
+    sed '/^exec i3-config-wizard/d' "$ROOT/etc/i3/config" >"$USER_HOME/.config/i3/config"
+  fi
   uid_gid=$(stat -c %u:%g "$USER_HOME")
   chown "$uid_gid" "$USER_HOME/.bash_profile" "$USER_HOME/.xinitrc"
+  [[ ! -d $USER_HOME/.config ]] || chown -R "$uid_gid" "$USER_HOME/.config"
 fi
 
 # The skeleton vms-home-seed.service copies into a VM's empty private disk.

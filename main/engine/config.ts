@@ -34,6 +34,10 @@ export interface EngineConfig {
   disposablePoolSize: number;
   /** Where host USB devices are read from (`<sysfsRoot>/bus/usb/devices`); tests point it at a tree they build. */
   sysfsRoot: string;
+  /** The most `vms clipboard copy` takes from a VM. */
+  clipboardLimitBytes: number;
+  /** How long the host keeps a copy that nobody pastes. */
+  clipboardKeepSeconds: number;
 }
 
 export const DEFAULT_LABEL_COLORS: Record<string, string> = {
@@ -74,6 +78,8 @@ export const DEFAULTS = {
   pkgCacheDir: '/var/lib/libvirt/filesystems/pkg',
   disposablePoolSize: 1,
   sysfsRoot: '/sys',
+  clipboardLimitBytes: 64 * 1024,
+  clipboardKeepSeconds: 60,
 } as const;
 
 function poolSize(value: string | undefined, setting: number | undefined): number {
@@ -108,6 +114,8 @@ export function resolveConfig(settings: Partial<EngineConfig> = {}, env: NodeJS.
     pkgCacheDir: env.VMS_PKG_CACHE_DIR || settings.pkgCacheDir || DEFAULTS.pkgCacheDir,
     disposablePoolSize: poolSize(env.VMS_DISPOSABLE_POOL, settings.disposablePoolSize),
     sysfsRoot: env.VMS_SYSFS_ROOT || settings.sysfsRoot || DEFAULTS.sysfsRoot,
+    clipboardLimitBytes: settings.clipboardLimitBytes || DEFAULTS.clipboardLimitBytes,
+    clipboardKeepSeconds: settings.clipboardKeepSeconds || DEFAULTS.clipboardKeepSeconds,
   };
 }
 

@@ -9,6 +9,8 @@ import { createDisposable, reapDisposable, watchDisposable, type DisposableOptio
 import { fillDisposablePool, readyPreloaded, takePreloaded, type FillOptions } from './disposable-pool.js';
 import { cacheUsage, pruneCaches, removeOrphanCaches, type FolderUsage, type PruneResult } from './storage/pkg-cache.js';
 import { setVmClipboard, type ClipboardChange } from './spice.js';
+import { clipboardClear, clipboardCopy, clipboardPaste, clipboardStatus, type ClipboardOptions, type PasteResult } from './clipboard/transfer.js';
+import type { ClipboardEntry } from './clipboard/buffer.js';
 import { attachUsb, detachUsb, hotplug, listUsb, unplug, watchUsbDevices, type HotplugTarget, type UsbDeviceUse } from './usb.js';
 import { findVm, getVm, listVms } from './inventory.js';
 import { createLabelNetwork, deleteLabelNetwork, listLabelNetworks, setLabelPolicy, type LabelNetworkState } from './network/label-networks.js';
@@ -72,6 +74,12 @@ export class Engine {
   /** The serial console log (every boot appended), or undefined before the first start. */
   consoleLog(name: string): Promise<string | undefined> { return readConsoleLog(this.ctx, name); }
   setClipboard(name: string, enabled: boolean): Promise<ClipboardChange> { return setVmClipboard(this.ctx, name, enabled); }
+  /** The controlled clipboard (docs/clipboard.md): the focused (or named) VM's X clipboard into the host's buffer. */
+  clipboardCopy(options?: ClipboardOptions): Promise<ClipboardEntry> { return clipboardCopy(this.ctx, options); }
+  /** The host's buffer into the focused (or named) VM's X clipboard, by the policy (vms.ClipboardPaste); empties it. */
+  clipboardPaste(options?: ClipboardOptions): Promise<PasteResult> { return clipboardPaste(this.ctx, options); }
+  clipboardClear(options?: { id?: string; env?: NodeJS.ProcessEnv }): Promise<boolean> { return clipboardClear(this.ctx, options); }
+  clipboardStatus(env?: NodeJS.ProcessEnv) { return clipboardStatus(this.ctx, env); }
   /** Sizes of the shared package cache and of each VM's own. */
   async cacheUsage(): Promise<FolderUsage[]> { return cacheUsage(this.ctx, new Set((await this.list()).map((vm) => vm.name))); }
   /** Keeps the newest `keep` versions of each package in every cache, and drops the caches of VMs that are gone. */

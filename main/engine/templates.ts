@@ -67,7 +67,7 @@ export async function importTemplate(ctx: EngineContext, name: string, image: st
       nvramPath: ctx.layout.volumePath(ctx.layout.nvramVolume(name)),
       consoleLogPath: ctx.layout.volumePath(ctx.layout.consoleLogVolume(name)),
       network: { type: 'user' },
-      clipboard: true,
+      clipboard: false,
       sharedFolders: pkgSharedFolders(pkgLayout(ctx), name),
     }), name);
   });

@@ -27,6 +27,18 @@ export function viewerArgs(uri: string, name: string): string[] {
   return ['--connect', uri, '--attach', '--domain-name', name];
 }
 
+/**
+ * The viewer's environment: SPICE_NOGRAB=1 keeps spice-gtk from grabbing the keyboard while the window has
+ * focus, so the desktop's own key bindings (Ctrl+Shift+C/V for `vms clipboard`, the window manager's)
+ * work over a VM's window too, as in Qubes; every other key still goes to the VM. Measured under Xvfb with
+ * i3: with the grab, an i3 binding pressed over a focused viewer never fired; without it, it did. The
+ * pointer needs no grab: every VM has a USB tablet (absolute pointer). VMS_VIEWER_GRAB=1 keeps the grab.
+ * Pure.
+ */
+export function viewerEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return env.VMS_VIEWER_GRAB === '1' ? env : { ...env, SPICE_NOGRAB: '1' };
+}
+
 export interface OpenedViewer {
   title: string;
   /** virt-viewer's arguments. */
@@ -60,7 +72,7 @@ export async function openViewer(engine: Pick<Engine, 'info' | 'config'>, name: 
   const vm = await engine.info(name);
   running(vm, `vms start ${name}`);
   // The header bar in the domain color: virt-viewer has no option for it, GTK CSS does it.
-  const env = await coloredViewerEnv(vm.meta.color, options.env ?? process.env);
+  const env = viewerEnv(await coloredViewerEnv(vm.meta.color, options.env ?? process.env));
   const args = viewerArgs(engine.config.uri, name);
   // The user's own locale, unlike the commands whose output vms reads: nothing reads the viewer's output,
   // and its menus are for the user.

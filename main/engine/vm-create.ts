@@ -44,7 +44,7 @@ export function vmDomainSpec(ctx: EngineContext, name: string, meta: VmMeta, opt
     consoleLogPath: ctx.layout.volumePath(ctx.layout.consoleLogVolume(name)),
     // The label's network (network/vm-network.ts prepares it); QEMU's user-mode network where there is none.
     network: options.network ?? { type: 'user' },
-    clipboard: options.clipboard ?? true,
+    clipboard: options.clipboard ?? false,
     // The pacman caches: shared (read-only) and, but for disposables, the VM's own.
     sharedFolders: pkgSharedFolders(pkgLayout(ctx), options.pkgCache === false ? undefined : name),
   };

@@ -18,7 +18,8 @@ import type { BuildTemplateRequest, CloneRequest, CreateRequest, ImportTemplateR
 
 /** The part of the Engine the app uses (a test can pass a fake). */
 export type EngineLike = Pick<Engine, 'config' | 'list' | 'find' | 'info' | 'create' | 'clone' | 'start' | 'stop' | 'kill' | 'restart' | 'delete'
-  | 'disposable' | 'watchDisposable' | 'fillDisposablePool' | 'importTemplate' | 'buildTemplate' | 'usbList' | 'usbAttach' | 'usbDetach'>;
+  | 'disposable' | 'watchDisposable' | 'fillDisposablePool' | 'importTemplate' | 'buildTemplate' | 'usbList' | 'usbAttach' | 'usbDetach'
+  | 'clipboardCopy' | 'clipboardPaste' | 'clipboardClear'>;
 
 /** Where settings live: electron-store in the app, a plain object in tests. */
 export interface SettingsAccess {
@@ -226,6 +227,18 @@ export class VmsService {
 
   async openConsole(name: string): Promise<void> {
     await openConsole(this.engine, name, { env: this.deps.spawnEnv?.() });
+  }
+
+  /** The controlled clipboard, as `vms clipboard copy|paste NAME`; a copy nobody pastes is cleared after its time. */
+  async clipboard(action: 'copy' | 'paste', name: string, ask?: (question: { source: string; target: string; rule: string }) => Promise<boolean>): Promise<void> {
+    const engine = this.engine;
+    const env = this.deps.spawnEnv?.() ?? process.env;
+    if (action === 'paste') {
+      await engine.clipboardPaste({ vm: name, env, ask });
+      return;
+    }
+    const entry = await engine.clipboardCopy({ vm: name, env });
+    setTimeout(() => { void engine.clipboardClear({ id: entry.id, env }).catch(() => undefined); }, entry.expiresAt - Date.now()).unref();
   }
 
   importTemplate(request: ImportTemplateRequest): Promise<VmInfo> {

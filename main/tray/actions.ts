@@ -13,6 +13,8 @@ export interface TrayActionDeps {
     openConsole(name: string): Promise<unknown>;
     usbAttach(vm: string, device: string): Promise<unknown>;
     usbDetach(vm: string, device: string): Promise<unknown>;
+    /** `vms clipboard copy|paste NAME`; `ask` answers a policy line that says ask. */
+    clipboard(action: 'copy' | 'paste', name: string, ask: (question: { source: string; target: string; rule: string }) => Promise<boolean>): Promise<unknown>;
   };
   showWindow(view: WindowView, params?: Record<string, string>): void;
   /** Asks the user; true to go ahead. */
@@ -52,6 +54,13 @@ export async function runTrayAction(action: MenuAction, deps: TrayActionDeps): P
     case 'quit': return deps.quit();
     case 'view': return untracked(deps.service.openViewer(action.vm));
     case 'console': return untracked(deps.service.openConsole(action.vm));
+    case 'clipboard-copy':
+    case 'clipboard-paste':
+      return untracked(deps.service.clipboard(action.id === 'clipboard-copy' ? 'copy' : 'paste', action.vm, (question) => deps.confirm({
+        message: `Paste the text copied in "${question.source}" into "${question.target}"?`,
+        detail: `The policy line ${question.rule} asks before such a paste.`,
+        button: 'Paste',
+      })));
     case 'clone': return deps.showWindow('clone', { vm: action.vm });
     case 'usb-attach':
     case 'usb-detach': {

@@ -8,7 +8,8 @@ import { devicesSubmenu, type UsbActionId } from './devices-menu.js';
  */
 
 /** Actions that concern one VM; `vm` names it. */
-export type VmActionId = 'view' | 'console' | 'start' | 'start-view' | 'stop' | 'kill' | 'restart' | 'clone' | 'delete' | 'discard' | 'kill-discard';
+export type VmActionId = 'view' | 'console' | 'clipboard-copy' | 'clipboard-paste' | 'start' | 'start-view' | 'stop' | 'kill' | 'restart' | 'clone'
+  | 'delete' | 'discard' | 'kill-discard';
 /** Actions of the app itself. */
 export type AppActionId = 'open' | 'new-vm' | 'new-disposable' | 'build-template' | 'import-template' | 'settings' | 'retry' | 'quit';
 
@@ -112,6 +113,11 @@ export function vmActions(vm: VmInfo, busy?: string): MenuEntry[] {
   if (on) {
     act('Open viewer', 'view', { enabled: true });
     act('Console', 'console', { enabled: true });
+    // The controlled clipboard (docs/clipboard.md), for those who do not bind Ctrl+Shift+C/V.
+    if (vm.state === 'running' && vm.meta.kind !== 'template') {
+      act('Copy its clipboard to vms', 'clipboard-copy', { enabled: true });
+      act('Paste the vms clipboard into it', 'clipboard-paste', { enabled: true });
+    }
     entries.push(separator);
   }
   switch (vm.state) {

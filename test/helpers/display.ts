@@ -56,3 +56,16 @@ export function runAsDesktopUser(file: string, args: string[], env: Record<strin
   const [command, ...rest] = asDesktopUser(['env', '-i', ...assignments, file, ...args]);
   return execa(command, rest, { reject: false, timeout: options.timeout ?? 60_000 });
 }
+
+/** i3's focused workspace button (its default colors): i3's bar is on screen when these pixels are. */
+export const I3_FOCUSED_WORKSPACE = '#285577';
+
+/**
+ * How many of a region's pixels (WxH+X+Y) of a PNG have this color, give or take 2 % (ImageMagick). Tight,
+ * because the anti-aliased edges of other colors pass through shades close to any color.
+ */
+export async function colorPixels(png: string, geometry: string, color: string): Promise<number> {
+  const { stdout } = await execa('convert', [png, '-crop', geometry, '+repage', '-fuzz', '2%', '-fill', 'black', '+opaque', color,
+    '-fill', 'white', '-opaque', color, '-colorspace', 'Gray', '-format', '%[fx:round(mean*w*h)]', 'info:']);
+  return Number(stdout);
+}

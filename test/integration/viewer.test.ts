@@ -87,6 +87,7 @@ describe('Open viewer', { timeout: 600_000 }, () => {
         openConsole: (name) => service.openConsole(name),
         usbAttach: async () => assert.fail('no USB expected'),
         usbDetach: async () => assert.fail('no USB expected'),
+        clipboard: async () => assert.fail('no clipboard action expected'),
       },
       showWindow: () => assert.fail('no window expected'),
       confirm: async () => assert.fail('no confirmation expected'),

@@ -81,7 +81,7 @@ test('a label network: NAT by default, offline without forward or DNS, isolated 
   const back = readNetworkXml(online)!;
   assert.deepEqual({ ...back, uuid: undefined }, {
     label: 'hobby', name: 'vms-hobby', uuid: undefined, bridge: 'vms-hobby', subnet, gateway: '10.231.7.1',
-    dhcpRange: { start: '10.231.7.10', end: '10.231.7.254' }, hosts: [], policy: { offline: false, isolateVms: false, clipboard: true },
+    dhcpRange: { start: '10.231.7.10', end: '10.231.7.254' }, hosts: [], policy: { offline: false, isolateVms: false, clipboard: false },
   });
   // The VMs' fixed addresses survive a redefinition (a policy change rebuilds the network from its spec).
   const hosts = [{ mac: '52:54:00:aa:bb:cc', ip: '10.231.7.57', name: 'mail' }, { mac: '52:54:00:aa:bb:cd', ip: '10.231.7.99', name: 'web' }];
@@ -97,8 +97,9 @@ test('a label network: NAT by default, offline without forward or DNS, isolated 
   assert.equal(networkName('work'), 'vms-work');
 });
 
-test('sensitive labels start with the clipboard off; vault also offline and isolated', () => {
-  assert.deepEqual(defaultPolicy('hobby'), { offline: false, isolateVms: false, clipboard: true });
+test('every label starts with the SPICE clipboard off (vms clipboard copy|paste instead); vault also offline and isolated', () => {
+  assert.deepEqual(defaultPolicy('hobby'), { offline: false, isolateVms: false, clipboard: false });
+  assert.deepEqual(defaultPolicy('personal'), { offline: false, isolateVms: false, clipboard: false });
   assert.deepEqual(defaultPolicy('work'), { offline: false, isolateVms: false, clipboard: false });
   assert.deepEqual(defaultPolicy('vault'), { offline: true, isolateVms: true, clipboard: false });
 });

@@ -57,7 +57,7 @@ describe('vmActions', () => {
 
   it('offers viewer, console, shut down, force off and restart for a running appvm; clone waits', () => {
     const entries = vmActions(vm('a', 'work', 'appvm', 'running'));
-    assert.deepEqual(actionIds(entries), ['view', 'console', 'stop', 'kill', 'restart', 'delete']);
+    assert.deepEqual(actionIds(entries), ['view', 'console', 'clipboard-copy', 'clipboard-paste', 'stop', 'kill', 'restart', 'delete']);
     const clone = entries.find((e) => e.type === 'item' && e.label.startsWith('Clone'));
     assert.ok(clone && clone.type === 'item' && !clone.enabled && clone.label.includes('shut it down first'));
   });
@@ -74,7 +74,7 @@ describe('vmActions', () => {
 
   it('offers "Shut down and discard" for a disposable, and neither restart, clone nor delete', () => {
     const entries = vmActions(vm('disp1', 'disposable', 'disposable', 'running'));
-    assert.deepEqual(actionIds(entries), ['view', 'console', 'discard', 'kill-discard']);
+    assert.deepEqual(actionIds(entries), ['view', 'console', 'clipboard-copy', 'clipboard-paste', 'discard', 'kill-discard']);
     assert.ok(labels(entries).includes('Shut down and discard'));
   });
 
@@ -86,9 +86,9 @@ describe('vmActions', () => {
     assert.equal(remove.action.confirm.button, 'Delete');
   });
 
-  it('disables everything but the viewer and console while an operation runs', () => {
+  it('disables everything but the viewer, console and clipboard while an operation runs', () => {
     const entries = vmActions(vm('a', 'work', 'appvm', 'running'), 'shutting down');
-    assert.deepEqual(actionIds(entries), ['view', 'console']);
+    assert.deepEqual(actionIds(entries), ['view', 'console', 'clipboard-copy', 'clipboard-paste']);
     assert.equal(labels(entries)[0], 'Shutting down…');
     assert.deepEqual(actionIds(vmActions(vm('a', 'work'), 'cloning')), []);
   });

@@ -14,6 +14,10 @@ function deps(confirmed = true) {
       openConsole: async (name) => { log.push(`console ${name}`); },
       usbAttach: async (vm, device) => { log.push(`usb-attach ${device} ${vm}`); if (vm === 'bad') throw new Error('failed'); },
       usbDetach: async (vm, device) => { log.push(`usb-detach ${device} ${vm}`); },
+      clipboard: async (action, name, ask) => {
+        log.push(`clipboard ${action} ${name}`);
+        if (action === 'paste' && !(await ask({ source: 'mail', target: name, rule: 'policy:3' }))) throw new Error('You said no: nothing was pasted.');
+      },
     },
     showWindow: (view, params) => log.push(`window ${view} ${JSON.stringify(params ?? {})}`),
     confirm: async (c) => { log.push(`confirm ${c.message}`); return confirmed; },
@@ -52,6 +56,16 @@ describe('runTrayAction', () => {
     await runTrayAction({ id: 'usb-detach', vm: 'mail', device: '1-2' }, d);
     await runTrayAction({ id: 'usb-attach', vm: 'bad', device: '1-2' }, d);
     assert.deepEqual(log, ['usb-attach 1-2 mail', 'refresh devices', 'usb-detach 1-2 mail', 'refresh devices', 'usb-attach 1-2 bad', 'refresh devices']);
+  });
+
+  it('copies and pastes the controlled clipboard; a policy line that asks gets the confirmation box', async () => {
+    const yes = deps(true);
+    await runTrayAction({ id: 'clipboard-copy', vm: 'mail' }, yes.d);
+    await runTrayAction({ id: 'clipboard-paste', vm: 'web' }, yes.d);
+    assert.deepEqual(yes.log, ['clipboard copy mail', 'clipboard paste web', 'confirm Paste the text copied in "mail" into "web"?']);
+    const no = deps(false);
+    await runTrayAction({ id: 'clipboard-paste', vm: 'web' }, no.d);
+    assert.deepEqual(no.log, ['clipboard paste web', 'confirm Paste the text copied in "mail" into "web"?', 'error You said no: nothing was pasted.']);
   });
 
   it('never throws: untracked failures become an error notice, tracked ones are left to the operation', async () => {

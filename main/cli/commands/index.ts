@@ -3,7 +3,7 @@ import { clone, create, remove } from './create.js';
 import { consoleCommand, view } from './display.js';
 import { cache, cachePrune } from './cache.js';
 import { check } from './check.js';
-import { clipboard } from './clipboard.js';
+import { clipboard, clipboardClear, clipboardCopy, clipboardPaste } from './clipboard.js';
 import { configGet, configSet, configUnset } from './config.js';
 import { set } from './set.js';
 import { completionCommand } from './completion.js';
@@ -20,7 +20,7 @@ import { usbAttach, usbDetach, usbList } from './usb.js';
 /** Every verb, in the order `vms --help` lists them. */
 export const COMMANDS: Command[] = [
   list, info, create, clone, set, start, stop, kill, restart, remove, disposable,
-  templateBuild, templateImport, consoleCommand, view, clipboard, usbList, usbAttach, usbDetach, cache, cachePrune,
+  templateBuild, templateImport, consoleCommand, view, clipboard, clipboardCopy, clipboardPaste, clipboardClear, usbList, usbAttach, usbDetach, cache, cachePrune,
   networkList, networkCreate, networkSet, networkDelete, firewall, configGet, configSet, configUnset, check,
   completionCommand(() => COMMANDS),
   copyTo, run, rpcd, policyCheck, rpcLog, watchDisposable, fillDisposablePool,

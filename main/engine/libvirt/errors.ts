@@ -8,6 +8,7 @@ export type LibvirtErrorKind =
   | 'inactive' // the object exists but is not running (a stopped network, an inactive pool)
   | 'active' // already running
   | 'busy' // in use by another process (a disk image locked, a domain operation under way)
+  | 'no-agent' // the domain's QEMU guest agent is not connected or does not answer
   | 'failed'; // anything else libvirt refused
 
 /** A failed libvirt call. Its message is the one line the user sees; `kind` is for the code. */
@@ -38,6 +39,7 @@ export function classifyLibvirtError(stderr: string): LibvirtErrorKind {
   if (/already exists|exists already|already in use|is already defined|Network is already in use by interface|there is an existing dhcp host entry/i.test(stderr)) return 'exists';
   if (/is not running|not active|isn't active|domain is not running|storage pool .* is not active|Requested operation is not valid: .* is not active/i.test(stderr)) return 'inactive';
   if (/already active|is already running|domain is already running/i.test(stderr)) return 'active';
+  if (/guest agent is not (connected|responding)|Guest agent is not responding|agent is not configured/i.test(stderr)) return 'no-agent';
   if (/Failed to get ".*" lock|Is another process using the image|another job|cannot acquire state change lock|Device or resource busy|asynchronous jobs running|still being allocated/i.test(stderr)) return 'busy';
   return 'failed';
 }

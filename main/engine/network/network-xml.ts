@@ -28,16 +28,17 @@ export interface LabelPolicy {
 }
 
 /**
- * Labels that hold sensitive data start with clipboard sharing off; `vault` also starts offline and
- * isolated. Any other label starts online with its clipboard shared. `vms network set` changes all of it.
+ * Every label starts with SPICE clipboard sharing off: copying between VMs is `vms clipboard copy|paste`,
+ * explicit and under the policy (docs/clipboard.md), while a shared SPICE clipboard hands whatever one VM
+ * copies to the desktop and to every other VM that shares it. `vault` also starts offline and isolated.
+ * `vms network set` changes all of it.
  */
 export const SENSITIVE_LABELS: Readonly<Record<string, Partial<LabelPolicy>>> = {
-  work: { clipboard: false },
-  vault: { offline: true, isolateVms: true, clipboard: false },
+  vault: { offline: true, isolateVms: true },
 };
 
 export function defaultPolicy(label: string): LabelPolicy {
-  return { offline: false, isolateVms: false, clipboard: true, ...SENSITIVE_LABELS[label] };
+  return { offline: false, isolateVms: false, clipboard: false, ...SENSITIVE_LABELS[label] };
 }
 
 export interface LabelNetworkSpec {

@@ -1,7 +1,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parsePolicy, type PolicyError, type PolicyRule } from './policy.js';
+import { BUILT_IN_RULES, parsePolicy, type PolicyError, type PolicyRule } from './policy.js';
 
 /**
  * Where the policy lives: the user's `~/.config/vms/policy` first (it is their desktop), then every
@@ -18,7 +18,7 @@ async function existingFiles(env: NodeJS.ProcessEnv): Promise<string[]> {
   return [user, ...system];
 }
 
-/** Every rule in order, and every bad line. A missing file is an empty one. */
+/** Every rule in order (vms's built-in rules last), and every bad line. A missing file is an empty one. */
 export async function loadPolicy(env: NodeJS.ProcessEnv = process.env): Promise<{ rules: PolicyRule[]; errors: PolicyError[] }> {
   const rules: PolicyRule[] = [];
   const errors: PolicyError[] = [];
@@ -29,7 +29,7 @@ export async function loadPolicy(env: NodeJS.ProcessEnv = process.env): Promise<
     rules.push(...parsed.rules);
     errors.push(...parsed.errors);
   }
-  return { rules, errors };
+  return { rules: [...rules, ...BUILT_IN_RULES], errors };
 }
 
 /** Changes whenever a policy file is added, removed or written. */

@@ -1,6 +1,6 @@
 import { VmsError } from '../errors.js';
 import type { VmKind } from '../types.js';
-import { isVmName, printable, serviceNameProblem, SHELL_SERVICES } from './rpc-names.js';
+import { CLIPBOARD_PASTE_SERVICE, isVmName, printable, serviceNameProblem, SHELL_SERVICES } from './rpc-names.js';
 
 /**
  * The rpc policy (docs/rpc.md), Qubes-style: ordered lines `SERVICE SOURCE TARGET ACTION [OPTIONS]`,
@@ -57,6 +57,15 @@ export interface PolicyDecision {
 }
 
 const ACTIONS = new Set<string>(['allow', 'deny', 'ask']);
+
+/**
+ * vms's own rules, after every policy file's (loadPolicy appends them): what holds where no line of the
+ * user's says otherwise. A paste through the host's clipboard (docs/clipboard.md) is allowed, as in Qubes:
+ * both halves are the user's own keystrokes; a `vms.ClipboardPaste … deny|ask` line comes first.
+ */
+export const BUILT_IN_RULES: readonly PolicyRule[] = [
+  { service: CLIPBOARD_PASTE_SERVICE, source: '@anyvm', target: '@anyvm', action: 'allow', start: false, file: '(built in)', line: 0 },
+];
 
 function vmPatternProblem(word: string, column: 'source' | 'target'): string | undefined {
   if (isVmName(word) || word === '@anyvm' || word === '@dispvm') return undefined;
@@ -130,5 +139,6 @@ export function explainDecision(decision: PolicyDecision, request: PolicyRequest
   if (!decision.rule) return `${what}: deny (no policy line matches; the default is deny)`;
   const r = decision.rule;
   const to = decision.target !== request.target ? `, redirected to ${decision.target}` : '';
-  return `${what}: ${decision.action}${to} by ${r.file}:${r.line}: ${r.service} ${r.source} ${r.target} ${r.action}`;
+  const where = r.line === 0 ? 'vms\'s built-in rule' : `${r.file}:${r.line}`;
+  return `${what}: ${decision.action}${to} by ${where}: ${r.service} ${r.source} ${r.target} ${r.action}`;
 }

@@ -8,6 +8,11 @@ const SERVICE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
 /** A call's target as the caller wrote it: a VM name, `@default`, `@dispvm` or `@dispvm:TEMPLATE`. */
 const VM_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,39}$/;
 
+/** The controlled clipboard's guest services (main/engine/clipboard): only the host calls them, never a VM. */
+export const CLIPBOARD_COPY_SERVICE = 'vms.ClipboardCopy';
+export const CLIPBOARD_PASTE_SERVICE = 'vms.ClipboardPaste';
+export const HOST_ONLY_SERVICES: ReadonlySet<string> = new Set([CLIPBOARD_COPY_SERVICE, CLIPBOARD_PASTE_SERVICE]);
+
 export function serviceNameProblem(name: string): string | undefined {
   return SERVICE.test(name) ? undefined : `"${printable(name)}" is not a service name (letters, digits, . _ + -, up to 64)`;
 }

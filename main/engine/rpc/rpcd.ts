@@ -12,7 +12,7 @@ import { PolicyStore } from './policy-files.js';
 import { guestLineSplitter, hostLine, parseGuestLine, type GuestLine } from './protocol.js';
 import { RateLimiter } from './rate-limit.js';
 import { appendRpcLog, type RpcLogEntry } from './rpc-log.js';
-import { DEFAULT_COPY_LIMIT_BYTES, HOST_SOURCE, parseCopyArgument, printable, requestedTargetProblem, serviceNameProblem } from './rpc-names.js';
+import { DEFAULT_COPY_LIMIT_BYTES, HOST_ONLY_SERVICES, HOST_SOURCE, parseCopyArgument, printable, requestedTargetProblem, serviceNameProblem } from './rpc-names.js';
 
 /**
  * `vms rpcd`: carries calls between VMs (docs/rpc.md). It holds both rpc consoles of every running VM
@@ -363,6 +363,7 @@ export function startRpcService(engine: Engine, options: RpcServiceOptions = {})
       if (!limiter.take(source.name)) refuse(`too many calls from ${source.name}: wait a moment`);
       const problem = serviceNameProblem(request.service) ?? requestedTargetProblem(request.target);
       if (problem) refuse(problem);
+      if (HOST_ONLY_SERVICES.has(request.service)) refuse(`${request.service} is called by the host only (vms clipboard), never by a VM`);
       const vms = await facts();
       const sourceFacts = vms.get(source.name);
       if (!sourceFacts) refuse(`${source.name} is not a VM vms knows`);
