@@ -6,6 +6,7 @@ import { stopClipboardTimers } from '../test/helpers/clipboard-timers.js';
 import { colorPixels, I3_FOCUSED_WORKSPACE, startXvfb } from '../test/helpers/display.js';
 import { SerialConsole } from '../test/helpers/serial-console.js';
 import type { BenchSection } from './sections.js';
+import { fixtureRepository } from '../test/helpers/arch-repo.js';
 
 /**
  * Issue 12, the desktop inside a VM: the gui template's build with a warm cache (the local pacman
@@ -29,8 +30,7 @@ export const guiDesktopSection: BenchSection = {
   id: 'gui',
   title: 'The desktop inside a VM: gui template build, start → i3, copy → paste',
   async run() {
-    const fixture = await execa(join(REPO, 'test', 'fixtures', 'arch-repo', 'build-repo.sh'), ['/var/cache/vms-test/arch-repo-fixture-gui']);
-    const pacmanConf = fixture.stdout.trim().split('\n').pop()!;
+    const pacmanConf = await fixtureRepository();
     const t = await makeTestEngine('benchgui', { defaultMemoryMiB: 1024 });
     const { xvfb, display } = await startXvfb();
     const xenv = { ...process.env, DISPLAY: display };

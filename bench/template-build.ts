@@ -1,10 +1,8 @@
-import { join } from 'node:path';
-import { execa } from 'execa';
 import { makeTestEngine } from '../test/helpers/engine-fixture.js';
 import { SerialConsole } from '../test/helpers/serial-console.js';
 import type { BenchSection } from './sections.js';
+import { fixtureRepository } from '../test/helpers/arch-repo.js';
 
-const REPO = new URL('../../', import.meta.url).pathname;
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 
 function median(values: number[]): number {
@@ -20,8 +18,7 @@ function median(values: number[]): number {
 export const templateBuildSection: BenchSection = {
   title: 'Template build (warm cache) and boot to login:',
   async run() {
-    const fixture = await execa(join(REPO, 'test', 'fixtures', 'arch-repo', 'build-repo.sh'), ['/var/cache/vms-test/arch-repo-fixture']);
-    const pacmanConf = fixture.stdout.trim().split('\n').pop()!;
+    const pacmanConf = await fixtureRepository();
     const t = await makeTestEngine('benchtpl', { defaultMemoryMiB: 1024 });
     try {
       const builds: number[] = [];

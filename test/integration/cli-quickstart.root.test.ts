@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { execa } from 'execa';
 import { CLI, makeTestEngine, type TestEngine } from '../helpers/engine-fixture.js';
+import { fixtureRepository } from '../helpers/arch-repo.js';
 
 /**
  * The README's quick start, run exactly as written (its `vms` lines are read from README.md, so the first
@@ -21,8 +22,6 @@ import { CLI, makeTestEngine, type TestEngine } from '../helpers/engine-fixture.
  * user `vmstest`, as on a desktop.
  */
 const REPO = new URL('../../../', import.meta.url).pathname;
-const FIXTURE = join(REPO, 'test', 'fixtures', 'arch-repo', 'build-repo.sh');
-const FIXTURE_OUT = '/var/cache/vms-test/arch-repo-fixture';
 const RENAME: Record<string, string> = { arch: 'cliarch', mail: 'climail' };
 
 /** The `vms …` lines of the README's quick start block, without their comments. */
@@ -84,8 +83,7 @@ function attachConsole(name: string) {
 
 describe('the README quick start, as written, and the CLI around one booted VM', { timeout: 1_500_000 }, () => {
   before(async () => {
-    const fixture = await execa(FIXTURE, [FIXTURE_OUT], { stderr: 'inherit', env: { LC_ALL: 'C' } });
-    const pacmanConf = String(fixture.stdout).trim().split('\n').pop() ?? '';
+    const pacmanConf = await fixtureRepository();
     t = await makeTestEngine('cliqs');
     baseEnv = { ...t.env, LC_ALL: 'C', VMS_PACMAN_CONF: pacmanConf, VMS_CACHE_DIR: join(t.scratch, '.cache') };
     // No VMS_ACCEL: every start must choose by itself (the probe finds that KVM cannot run guests here).

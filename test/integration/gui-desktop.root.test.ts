@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -10,6 +9,7 @@ import { shellWord } from '../../main/engine/shell-word.js';
 import { colorPixels, I3_FOCUSED_WORKSPACE, startXvfb, type Xvfb } from '../helpers/display.js';
 import { Libvirt } from '../../main/engine/libvirt/connection.js';
 import { guestExec } from '../../main/engine/libvirt/guest-agent.js';
+import { fixtureRepository } from '../helpers/arch-repo.js';
 
 /**
  * The desktop inside a VM (issue 12), for real: `vms template build --profile gui` from the local pacman
@@ -23,9 +23,6 @@ import { guestExec } from '../../main/engine/libvirt/guest-agent.js';
 
 const REPO = new URL('../../../', import.meta.url).pathname;
 const OUTPUT = join(REPO, 'test-output');
-const FIXTURE = join(REPO, 'test', 'fixtures', 'arch-repo', 'build-repo.sh');
-/** Its own copy of the repository: a worktree whose fixture differs does not rebuild another's. */
-const FIXTURE_OUT = '/var/cache/vms-test/arch-repo-fixture-gui';
 const USER = 'tester';
 const PASSWORD = 'pw-tester';
 /** desk shares the SPICE clipboard with the desktop; note does not. */
@@ -104,9 +101,7 @@ describe('the gui template: i3 under SPICE, and the clipboard between VMs', { ti
   }
 
   before(async () => {
-    const fixture = await execa(FIXTURE, [FIXTURE_OUT], { stderr: 'inherit' });
-    const pacmanConf = fixture.stdout.trim().split('\n').pop() ?? '';
-    assert.ok(existsSync(pacmanConf), `fixture pacman.conf ${pacmanConf}`);
+    const pacmanConf = await fixtureRepository();
     t = await makeTestEngine('gui', { defaultMemoryMiB: 1024 });
     runtimeDir = t.scratch;
     await mkdir(OUTPUT, { recursive: true });

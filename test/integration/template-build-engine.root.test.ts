@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { makeTestEngine } from '../helpers/engine-fixture.js';
+import { fixtureRepository } from '../helpers/arch-repo.js';
 
 /**
  * The template build's root check, for real: the CLI and the engine path the tray uses run as the
@@ -89,8 +90,7 @@ describe('building a template needs root, and says what to run', { timeout: 420_
   });
 
   it('as root, vms template build runs the builder with the shared cache and imports the template (the tray\'s path too)', async () => {
-    const fixture = await execa(join(REPO, 'test', 'fixtures', 'arch-repo', 'build-repo.sh'), ['/var/cache/vms-test/arch-repo-fixture'], { stderr: 'inherit' });
-    const pacmanConf = fixture.stdout.trim().split('\n').pop()!;
+    const pacmanConf = await fixtureRepository();
     const t = await makeTestEngine('tbroot');
     try {
       const name = `${NAME}-root`;

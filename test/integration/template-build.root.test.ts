@@ -16,13 +16,11 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFil
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { SerialConsole } from '../helpers/serial-console.js';
+import { fixtureRepository } from '../helpers/arch-repo.js';
 
 const URI = 'qemu:///system';
 const REPO = new URL('../../../', import.meta.url).pathname;
 const SCRIPT = join(REPO, 'assets', 'template', 'build-template.sh');
-const FIXTURE = join(REPO, 'test', 'fixtures', 'arch-repo', 'build-repo.sh');
-/** Stable, so a second run finds the fixture repository up to date at once (VMS_TEST_ARCH_REPO: a worktree's own). */
-const FIXTURE_OUT = process.env.VMS_TEST_ARCH_REPO || '/var/cache/vms-test/arch-repo-fixture';
 const ID = randomBytes(3).toString('hex');
 /** qemu runs as libvirt-qemu: everything it opens lives under libvirt's images folder. */
 const WORK = `/var/lib/libvirt/images/tpl-test-${ID}`;
@@ -90,10 +88,8 @@ before(async () => {
   // QEMU (libvirt-qemu) writes the VM's own cache itself, as in a libvirt directory pool.
   await execa('chown', ['libvirt-qemu:libvirt-qemu', join(WORK, 'pkg-vm')]);
   const start = process.hrtime.bigint();
-  const fixture = await execa(FIXTURE, [FIXTURE_OUT], { stderr: 'inherit' });
+  pacmanConf = await fixtureRepository();
   bench.fixtureSeconds = Number(seconds(start).toFixed(1));
-  pacmanConf = fixture.stdout.trim().split('\n').pop() ?? '';
-  assert.ok(existsSync(pacmanConf), `fixture pacman.conf ${pacmanConf}`);
 });
 
 after(async () => {

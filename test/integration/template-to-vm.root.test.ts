@@ -1,29 +1,22 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { execa } from 'execa';
 import { makeTestEngine, type TestEngine } from '../helpers/engine-fixture.js';
 import { SerialConsole } from '../helpers/serial-console.js';
+import { fixtureRepository } from '../helpers/arch-repo.js';
 
 /**
  * The whole path a user takes: `vms template build` as root (the real script, real pacstrap, from the
  * local pacman repository fixture), then `vms create` and `vms start` as the unprivileged user; the VM boots through OVMF and
  * systemd-boot to `login:` and the template's user logs in.
  */
-const REPO = new URL('../../../', import.meta.url).pathname;
-const FIXTURE = join(REPO, 'test', 'fixtures', 'arch-repo', 'build-repo.sh');
-const FIXTURE_OUT = '/var/cache/vms-test/arch-repo-fixture';
 
 let t: TestEngine;
 let pacmanConf = '';
 let console: SerialConsole | undefined;
 
 before(async () => {
-  const fixture = await execa(FIXTURE, [FIXTURE_OUT], { stderr: 'inherit' });
-  pacmanConf = fixture.stdout.trim().split('\n').pop() ?? '';
-  assert.ok(existsSync(pacmanConf), `fixture pacman.conf ${pacmanConf}`);
+  pacmanConf = await fixtureRepository();
   t = await makeTestEngine('tplvm', { defaultMemoryMiB: 1024 });
 });
 
