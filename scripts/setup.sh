@@ -40,7 +40,7 @@ fi
 
 echo "==> host packages"
 as_root pacman -S --needed --noconfirm libvirt qemu-base edk2-ovmf virt-viewer dnsmasq iptables-nft \
-  arch-install-scripts dosfstools mtools gptfdisk e2fsprogs nodejs npm
+  arch-install-scripts dosfstools mtools gptfdisk e2fsprogs nodejs npm xorg-xprop libnotify
 
 echo "==> libvirt"
 as_root systemctl enable --now libvirtd.service virtlogd.socket

@@ -146,7 +146,9 @@ async function libvirtObjects(): Promise<{ networks: Set<string>; filters: Set<s
 
 /**
  * Label networks, VM filters and the shared host guards the engine made during a test (they outlive VMs
- * by design): removed once nothing uses them, so a test run leaves libvirt as it found it.
+ * by design): removed once nothing uses them, so a test run leaves libvirt as it found it. Filters have no
+ * owner to tell them apart: a VM's filter that another run (a soak started by hand beside the tests) made
+ * after this one began goes too; npm test runs one file at a time, so within it nothing else makes any.
  */
 async function removeNewLibvirtObjects(before: { networks: Set<string>; filters: Set<string> }): Promise<void> {
   const now = await libvirtObjects();
