@@ -129,6 +129,10 @@ export async function runPausedBefore(t: TestEngine, verb: string, argv: string[
     });
     void result.then((r) => reject(new Error(`vms ${argv.join(' ')} ended before ${verb} (exit ${r.exitCode}): ${r.stderr}`)));
   }).finally(() => clearTimeout(timer));
+  // The hook writes its line, then stops itself: a SIGCONT sent in between would be lost and leave it
+  // stopped for good (seen in CI, where a test resumed at once). Resume only a process that has stopped.
+  for (let i = 0; i < 500 && !(await isStopped(pid)); i++) await sleep(20);
+  if (!(await isStopped(pid))) throw new Error(`vms ${argv.join(' ')} said it paused before ${verb} but did not stop`);
   return {
     pid,
     resume() {
@@ -138,6 +142,12 @@ export async function runPausedBefore(t: TestEngine, verb: string, argv: string[
     },
     result,
   };
+}
+
+/** Whether a process is stopped by a signal (state T in /proc/PID/stat). */
+async function isStopped(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  return /\) T /.test(stat);
 }
 
 /** What a command printed on stderr but the test hook's own line. */
